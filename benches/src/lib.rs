@@ -1,0 +1,1 @@
+//! Keel workloads and benchmark harnesses.

@@ -1,0 +1,1 @@
+//! Keel replay tool (see issue: replay). Placeholder until the loop lands.
