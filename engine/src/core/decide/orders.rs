@@ -1,0 +1,277 @@
+//! Orders: place, cancel, amend, cancel-all.
+
+use crate::core::matching::{walk, Taker};
+use crate::model::money::buy_cost;
+use crate::model::{
+    AccountId, CancelReason, Event, MarketBound, OrderId, OrderType, PlaceOrder, RejectReason,
+    Side, SymbolId, TimeInForce,
+};
+use crate::state::{Order, State, Symbol};
+
+/// What an order of `side` for `qty` lots at `price` must hold: for a buy
+/// the notional plus the worst-case fee in quote, for a sell the lots in base.
+fn hold_for(symbol: &Symbol, side: Side, price: u64, qty: u64) -> Result<u64, RejectReason> {
+    match side {
+        Side::Buy => buy_cost(&symbol.scales, price, qty, symbol.hold_fee_bps()),
+        Side::Sell => symbol.scales.base_amount(qty),
+    }
+    .ok_or(RejectReason::Overflow)
+}
+
+fn check_available(
+    state: &State,
+    account: AccountId,
+    asset: u32,
+    needed: u64,
+) -> Result<(), RejectReason> {
+    let available = state.balance(account, asset).map_or(0, |b| b.available);
+    if available < needed {
+        return Err(RejectReason::InsufficientFunds {
+            asset,
+            needed,
+            available,
+        });
+    }
+    Ok(())
+}
+
+fn tradable_symbol(state: &State, symbol: SymbolId) -> Result<&Symbol, RejectReason> {
+    let s = state
+        .symbol(symbol)
+        .ok_or(RejectReason::UnknownSymbol { symbol })?;
+    if s.halted {
+        return Err(RejectReason::SymbolHalted { symbol });
+    }
+    Ok(s)
+}
+
+fn owned_order(state: &State, account: AccountId, order: OrderId) -> Result<&Order, RejectReason> {
+    let o = state
+        .order(order)
+        .ok_or(RejectReason::UnknownOrder { order })?;
+    if o.account != account {
+        return Err(RejectReason::NotOrderOwner { order });
+    }
+    Ok(o)
+}
+
+pub fn place(
+    state: &State,
+    account: AccountId,
+    p: &PlaceOrder,
+    now_ns: u64,
+    out: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    let symbol = tradable_symbol(state, p.symbol)?;
+    if p.qty == 0 {
+        return Err(RejectReason::ZeroValue);
+    }
+    // (is_market, price in the event, walk limit, budget)
+    let (is_market, price, limit, budget) = match (p.order_type, p.side) {
+        (OrderType::Limit { price: 0 }, _) => return Err(RejectReason::ZeroValue),
+        (OrderType::Limit { price }, _) => (false, price, Some(price), None),
+        (
+            OrderType::Market {
+                bound: MarketBound::ProtectionPrice { price: 0 },
+            },
+            _,
+        ) => return Err(RejectReason::ZeroValue),
+        (
+            OrderType::Market {
+                bound: MarketBound::ProtectionPrice { price },
+            },
+            _,
+        ) => (true, price, Some(price), None),
+        (
+            OrderType::Market {
+                bound: MarketBound::QuoteBudget { amount: 0 },
+            },
+            Side::Buy,
+        ) => return Err(RejectReason::ZeroValue),
+        (
+            OrderType::Market {
+                bound: MarketBound::QuoteBudget { amount },
+            },
+            Side::Buy,
+        ) => (true, 0, None, Some(amount)),
+        (
+            OrderType::Market {
+                bound: MarketBound::None,
+            },
+            Side::Sell,
+        ) => (true, 0, None, None),
+        // A market buy needs a bound; a budget makes no sense on a sell.
+        (OrderType::Market { .. }, _) => return Err(RejectReason::InvalidOrder),
+    };
+    let rests = match p.tif {
+        TimeInForce::Gtc => true,
+        TimeInForce::Gtd { expiry_ns } => {
+            if expiry_ns <= now_ns {
+                return Err(RejectReason::InvalidOrder);
+            }
+            true
+        }
+        TimeInForce::Ioc | TimeInForce::Fok => false,
+    };
+    // A market order never rests; post-only only makes sense on a resting limit.
+    if is_market && rests {
+        return Err(RejectReason::InvalidOrder);
+    }
+    if p.post_only && (is_market || !rests) {
+        return Err(RejectReason::InvalidOrder);
+    }
+    if state.orders.is_full() {
+        return Err(RejectReason::OrderCapacity {
+            max_orders: state.limits.max_orders,
+        });
+    }
+    let open = state.account(account).map_or(0, |a| a.open_orders);
+    let max_open_orders = state.limits.max_open_orders_per_account;
+    if open >= max_open_orders {
+        return Err(RejectReason::AccountOrderLimit { max_open_orders });
+    }
+    let hold = match budget {
+        Some(amount) => amount,
+        None => hold_for(symbol, p.side, price, p.qty)?,
+    };
+    let asset = state.hold_asset(symbol, p.side);
+    check_available(state, account, asset, hold)?;
+    let opposite = state.books[p.symbol as usize].side(p.side.opposite());
+    if p.post_only && opposite.crosses(price) {
+        return Err(RejectReason::PostOnlyWouldCross);
+    }
+    let order = state.next_order_id;
+    out.push(Event::OrderAccepted {
+        order,
+        account,
+        symbol: p.symbol,
+        side: p.side,
+        price,
+        qty: p.qty,
+        is_market,
+        tif: p.tif,
+        post_only: p.post_only,
+        stp: p.stp,
+        hold,
+    });
+    let taker = Taker {
+        order,
+        account,
+        symbol: p.symbol,
+        side: p.side,
+        limit,
+        qty: p.qty,
+        budget,
+        stp: p.stp,
+    };
+    let outcome = walk(state, symbol, &taker, out)?;
+    if p.tif == TimeInForce::Fok && outcome.remaining > 0 {
+        return Err(RejectReason::FokNotFillable);
+    }
+    if outcome.remaining > 0 && !outcome.taker_cancelled {
+        out.push(if rests {
+            Event::OrderRested { order }
+        } else {
+            Event::OrderCancelled {
+                order,
+                account,
+                remaining: outcome.remaining,
+                reason: CancelReason::IocRemainder,
+            }
+        });
+    }
+    Ok(())
+}
+
+pub fn cancel(
+    state: &State,
+    account: AccountId,
+    order: OrderId,
+    out: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    let o = owned_order(state, account, order)?;
+    out.push(Event::OrderCancelled {
+        order,
+        account,
+        remaining: o.remaining,
+        reason: CancelReason::User,
+    });
+    Ok(())
+}
+
+pub fn amend(
+    state: &State,
+    account: AccountId,
+    order: OrderId,
+    price: u64,
+    qty: u64,
+    out: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    let o = owned_order(state, account, order)?;
+    let symbol = tradable_symbol(state, o.symbol)?;
+    if price == 0 || qty == 0 {
+        return Err(RejectReason::ZeroValue);
+    }
+    if price == o.price && qty == o.remaining {
+        return Err(RejectReason::AmendNoChange);
+    }
+    let priority_kept = price == o.price && qty < o.remaining;
+    let reserved = hold_for(symbol, o.side, price, qty)?;
+    if reserved > o.reserved {
+        let asset = state.hold_asset(symbol, o.side);
+        check_available(state, account, asset, reserved - o.reserved)?;
+    }
+    let opposite = state.books[o.symbol as usize].side(o.side.opposite());
+    if !priority_kept && o.post_only && opposite.crosses(price) {
+        return Err(RejectReason::PostOnlyWouldCross);
+    }
+    out.push(Event::OrderAmended {
+        order,
+        price,
+        qty,
+        reserved,
+        priority_kept,
+    });
+    if priority_kept {
+        return Ok(());
+    }
+    let taker = Taker {
+        order,
+        account,
+        symbol: o.symbol,
+        side: o.side,
+        limit: Some(price),
+        qty,
+        budget: None,
+        stp: o.stp,
+    };
+    let outcome = walk(state, symbol, &taker, out)?;
+    if outcome.remaining > 0 && !outcome.taker_cancelled {
+        out.push(Event::OrderRested { order });
+    }
+    Ok(())
+}
+
+pub fn cancel_all(
+    state: &State,
+    account: AccountId,
+    symbol: Option<SymbolId>,
+    out: &mut Vec<Event>,
+) -> Result<(), RejectReason> {
+    if let Some(symbol) = symbol {
+        state
+            .symbol(symbol)
+            .ok_or(RejectReason::UnknownSymbol { symbol })?;
+    }
+    for o in state.account_orders(account) {
+        if symbol.is_none_or(|s| s == o.symbol) {
+            out.push(Event::OrderCancelled {
+                order: o.id,
+                account,
+                remaining: o.remaining,
+                reason: CancelReason::MassCancel,
+            });
+        }
+    }
+    Ok(())
+}
