@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod model;
+pub mod record;
 pub mod state;
 
 pub use crate::core::{apply, process, process_to_vec};

@@ -59,6 +59,15 @@ pub fn walk(
         while slot != NIL {
             let maker = state.order_at(slot);
             slot = maker.level_next;
+            if let Some(left) = budget {
+                // Out of budget: not even one lot at this price is affordable.
+                if affordable_qty(&scales, price, taker_bps, left, 1) == 0 {
+                    return Ok(MatchOutcome {
+                        remaining,
+                        taker_cancelled: false,
+                    });
+                }
+            }
             if maker.account == taker.account {
                 let maker_cancel = Event::OrderCancelled {
                     order: maker.id,
@@ -91,12 +100,6 @@ pub fn walk(
             let mut fill = remaining.min(maker.remaining);
             if let Some(left) = budget {
                 fill = affordable_qty(&scales, price, taker_bps, left, fill);
-                if fill == 0 {
-                    return Ok(MatchOutcome {
-                        remaining,
-                        taker_cancelled: false,
-                    });
-                }
             }
             let notional = scales.notional(price, fill).ok_or(RejectReason::Overflow)?;
             scales.base_amount(fill).ok_or(RejectReason::Overflow)?;

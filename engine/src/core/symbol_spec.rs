@@ -15,18 +15,17 @@ pub fn scales_for(spec: &SymbolSpec, base: &Asset, quote: &Asset) -> Result<Scal
     if spec.maker_fee_bps as u64 > BPS_ONE || spec.taker_fee_bps as u64 > BPS_ONE {
         return Err(RejectReason::InvalidSymbolSpec);
     }
-    let base_per_lot = spec
-        .lot_size
+    // Normalise first so that "1.0000000000" is as exact as "1".
+    let (tick, lot) = (spec.tick_size.normalized(), spec.lot_size.normalized());
+    let base_per_lot = lot
         .in_units_of_scale(base.scale)
         .ok_or(RejectReason::InvalidSymbolSpec)?;
     let tick_lot = Fixed::new(
-        spec.tick_size
-            .mantissa
-            .checked_mul(spec.lot_size.mantissa)
+        tick.mantissa
+            .checked_mul(lot.mantissa)
             .ok_or(RejectReason::InvalidSymbolSpec)?,
-        spec.tick_size
-            .scale
-            .checked_add(spec.lot_size.scale)
+        tick.scale
+            .checked_add(lot.scale)
             .ok_or(RejectReason::InvalidSymbolSpec)?,
     );
     let quote_per_tick_lot = tick_lot

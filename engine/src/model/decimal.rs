@@ -19,6 +19,16 @@ impl Fixed {
         Fixed { mantissa, scale }
     }
 
+    /// The same value with trailing zeros of the mantissa removed.
+    pub fn normalized(self) -> Fixed {
+        let mut f = self;
+        while f.scale > 0 && f.mantissa != 0 && f.mantissa.is_multiple_of(10) {
+            f.mantissa /= 10;
+            f.scale -= 1;
+        }
+        f
+    }
+
     /// The value expressed in units of `10^-target_scale`, if that is an
     /// exact integer that fits in u64.
     pub fn in_units_of_scale(self, target_scale: u8) -> Option<u64> {
@@ -74,6 +84,16 @@ mod tests {
         assert_eq!(Fixed::new(101, 4).in_units_of_scale(2), None);
         assert_eq!(Fixed::new(u64::MAX, 0).in_units_of_scale(1), None);
         assert_eq!(Fixed::new(1, 0).in_units_of_scale(20), None);
+    }
+
+    #[test]
+    fn normalizes_trailing_zeros() {
+        assert_eq!(
+            Fixed::new(10_000_000_000, 10).normalized(),
+            Fixed::new(1, 0)
+        );
+        assert_eq!(Fixed::new(1200, 3).normalized(), Fixed::new(12, 1));
+        assert_eq!(Fixed::new(1200, 0).normalized(), Fixed::new(1200, 0));
     }
 
     #[test]
