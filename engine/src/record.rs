@@ -125,7 +125,7 @@ mod tests {
         ];
         let mut buf = [0u8; 256];
         let n = encode(&mut buf, 1234, &cmd, &events).unwrap();
-        // version u16, ts u64, account u32, request u64, kind tag u32, order u64,
+        // version u16, ts u64, account u32, request u64, kind tag u32 (CancelOrder = 5), order u64,
         // event count u64, then the events.
         assert_eq!(&buf[..2], &RECORD_VERSION.to_le_bytes());
         assert_eq!(&buf[2..10], &1234u64.to_le_bytes());
