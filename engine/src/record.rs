@@ -133,8 +133,8 @@ mod tests {
         assert_eq!(&buf[14..22], &9u64.to_le_bytes());
         assert_eq!(
             &buf[22..26],
-            &6u32.to_le_bytes(),
-            "CancelOrder is variant 6"
+            &5u32.to_le_bytes(),
+            "CancelOrder is variant 5"
         );
         assert_eq!(&buf[26..34], &42u64.to_le_bytes());
         assert_eq!(&buf[34..42], &2u64.to_le_bytes());
