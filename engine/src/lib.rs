@@ -5,9 +5,14 @@
 //! - [`state`]: what the loop owns, its digest and its invariants.
 //! - [`core`]: `process` (decide + apply) and `apply` (recovery).
 
+pub mod config;
 pub mod core;
+pub mod demo;
+pub mod edge;
 pub mod model;
 pub mod record;
+pub mod runtime;
+pub mod snapshot;
 pub mod state;
 
 pub use crate::core::{apply, process, process_to_vec};

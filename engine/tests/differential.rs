@@ -70,16 +70,16 @@ impl Stats {
                     *self.misc.entry(k).or_default() += 1;
                 }
                 Event::OrderAccepted {
-                    is_market, price, ..
+                    is_market: true,
+                    price,
+                    ..
                 } => {
-                    if *is_market {
-                        let k = if *price == 0 {
-                            "market unbounded/budget accepted"
-                        } else {
-                            "market protected accepted"
-                        };
-                        *self.misc.entry(k).or_default() += 1;
-                    }
+                    let k = if *price == 0 {
+                        "market unbounded/budget accepted"
+                    } else {
+                        "market protected accepted"
+                    };
+                    *self.misc.entry(k).or_default() += 1;
                 }
                 _ => {}
             }

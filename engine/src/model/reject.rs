@@ -154,3 +154,51 @@ impl RejectReason {
             .expect("every code is listed in CODES")
     }
 }
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            RejectReason::Duplicate { last_request_id } => write!(
+                f,
+                "duplicate: request_id must be above {last_request_id}, the last accepted for this account"
+            ),
+            RejectReason::UnknownAccount { account } => write!(f, "unknown account {account}: open it first"),
+            RejectReason::AccountExists { account } => write!(f, "account {account} is already open"),
+            RejectReason::AccountLimit { account, max_accounts } => {
+                write!(f, "account id {account} is not below the limit {max_accounts}")
+            }
+            RejectReason::UnknownAsset { asset } => write!(f, "unknown asset {asset}"),
+            RejectReason::UnknownSymbol { symbol } => write!(f, "unknown symbol {symbol}"),
+            RejectReason::UnknownOrder { order } => write!(f, "unknown order {order} (never placed, or already ended)"),
+            RejectReason::NotOrderOwner { order } => write!(f, "order {order} belongs to another account"),
+            RejectReason::NotAuthorized => write!(f, "admin commands must come from the operator account 0"),
+            RejectReason::SymbolHalted { symbol } => write!(f, "symbol {symbol} is halted: only cancels are accepted"),
+            RejectReason::ZeroValue => write!(f, "amounts, quantities and prices must be above zero"),
+            RejectReason::InsufficientFunds { asset, needed, available } => {
+                write!(f, "insufficient funds in asset {asset}: needs {needed} minor units, {available} available")
+            }
+            RejectReason::Overflow => write!(f, "the amounts involved overflow 64 bits: use smaller values"),
+            RejectReason::PostOnlyWouldCross => write!(f, "post-only order would cross the book"),
+            RejectReason::FokNotFillable => write!(f, "fill-or-kill order cannot fill completely now"),
+            RejectReason::InvalidOrder => write!(
+                f,
+                "invalid order options (market orders must be IOC/FOK, market buys need a budget or protection price, post-only only on GTC/GTD limits, GTD expiry must be in the future)"
+            ),
+            RejectReason::SelfTransfer => write!(f, "cannot transfer to the same account"),
+            RejectReason::AmendNoChange => write!(f, "amend changes nothing"),
+            RejectReason::OrderCapacity { max_orders } => write!(f, "engine order capacity {max_orders} reached"),
+            RejectReason::AccountOrderLimit { max_open_orders } => {
+                write!(f, "account reached its limit of {max_open_orders} open orders")
+            }
+            RejectReason::InstrumentCapacity => write!(f, "asset or symbol capacity reached"),
+            RejectReason::DuplicateName => write!(f, "name already in use"),
+            RejectReason::InvalidSymbolSpec => write!(
+                f,
+                "invalid symbol: tick and lot sizes must convert exactly into minor units, fees at most 10000 bps, base and quote distinct"
+            ),
+            RejectReason::InvalidScale => write!(f, "scale must be at most 18"),
+            RejectReason::SymbolAlreadyHalted { symbol } => write!(f, "symbol {symbol} is already halted"),
+            RejectReason::SymbolNotHalted { symbol } => write!(f, "symbol {symbol} is not halted"),
+        }
+    }
+}

@@ -118,7 +118,7 @@ fn whole_units(mantissa: u128, scale: u32, target: u32) -> Option<u128> {
         mantissa.checked_mul(10u128.checked_pow(target - scale)?)
     } else {
         let div = 10u128.checked_pow(scale - target)?;
-        (mantissa % div == 0).then(|| mantissa / div)
+        mantissa.is_multiple_of(div).then(|| mantissa / div)
     }
 }
 

@@ -1,0 +1,480 @@
+//! JSON command lines → core commands. Unknown fields and wrong types are
+//! errors; nothing of a malformed line is executed.
+
+use serde::Deserialize;
+
+use crate::model::{
+    Command, CommandKind, MarketBound, Name, OrderType, PlaceOrder, Side, StpMode, SymbolSpec,
+    TimeInForce,
+};
+
+use super::units::{to_fixed, to_minor, to_units};
+use super::{EdgeError, Registry};
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum JsonSide {
+    Buy,
+    Sell,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum JsonOrderType {
+    Limit,
+    Market,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+enum JsonTif {
+    #[default]
+    Gtc,
+    Ioc,
+    Fok,
+    Gtd,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+enum JsonStp {
+    #[default]
+    #[serde(rename = "cancel_newest")]
+    Newest,
+    #[serde(rename = "cancel_oldest")]
+    Oldest,
+    #[serde(rename = "cancel_both")]
+    Both,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum JsonCommand {
+    OpenAccount {
+        account: u32,
+        request_id: u64,
+        ts: Option<u64>,
+    },
+    Deposit {
+        account: u32,
+        request_id: u64,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    Withdraw {
+        account: u32,
+        request_id: u64,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    Transfer {
+        account: u32,
+        request_id: u64,
+        to: u32,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    PlaceOrder {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        side: JsonSide,
+        order_type: JsonOrderType,
+        price: Option<String>,
+        qty: String,
+        #[serde(default)]
+        tif: JsonTif,
+        expiry_ns: Option<u64>,
+        #[serde(default)]
+        post_only: bool,
+        #[serde(default)]
+        stp: JsonStp,
+        budget: Option<String>,
+        protection_price: Option<String>,
+        ts: Option<u64>,
+    },
+    CancelOrder {
+        account: u32,
+        request_id: u64,
+        order: u64,
+        ts: Option<u64>,
+    },
+    /// Either `symbol` with decimal `price` and `qty`, or integer
+    /// `price_ticks` and `qty_lots`.
+    AmendOrder {
+        account: u32,
+        request_id: u64,
+        order: u64,
+        symbol: Option<String>,
+        price: Option<String>,
+        qty: Option<String>,
+        price_ticks: Option<u64>,
+        qty_lots: Option<u64>,
+        ts: Option<u64>,
+    },
+    CancelAll {
+        account: u32,
+        request_id: u64,
+        symbol: Option<String>,
+        ts: Option<u64>,
+    },
+    AddAsset {
+        account: u32,
+        request_id: u64,
+        name: String,
+        scale: u8,
+        ts: Option<u64>,
+    },
+    AddSymbol {
+        account: u32,
+        request_id: u64,
+        name: String,
+        base: String,
+        quote: String,
+        tick_size: String,
+        lot_size: String,
+        #[serde(default)]
+        maker_fee_bps: u16,
+        #[serde(default)]
+        taker_fee_bps: u16,
+        ts: Option<u64>,
+    },
+    HaltSymbol {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        ts: Option<u64>,
+    },
+    ResumeSymbol {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        ts: Option<u64>,
+    },
+}
+
+/// A command read from a JSON line, with its optional timestamp (used by the
+/// simulated clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParsedCommand {
+    pub command: Command,
+    pub ts: Option<u64>,
+}
+
+fn name(field: &'static str, text: &str) -> Result<Name, EdgeError> {
+    Name::new(text).ok_or_else(|| EdgeError::BadValue {
+        field,
+        value: text.to_owned(),
+        why: "expected 1 to 16 ASCII letters, digits or punctuation".into(),
+    })
+}
+
+/// Parses one JSON line into a command, resolving names with `registry`.
+/// Admin commands that add assets or symbols register them in `registry` so
+/// later lines can use them.
+pub fn parse_command_line(line: &str, registry: &mut Registry) -> Result<ParsedCommand, EdgeError> {
+    let json: JsonCommand =
+        serde_json::from_str(line).map_err(|e| EdgeError::Json(e.to_string()))?;
+    let amount =
+        |registry: &Registry, asset: &str, amount: &str| -> Result<(u32, u64), EdgeError> {
+            let id = registry.asset(asset)?;
+            let scale = registry.asset_scale(id).unwrap_or(0);
+            Ok((id, to_minor("amount", amount, scale, asset)?))
+        };
+    let tick_desc = |registry: &Registry, symbol: u32| {
+        let spec = registry.symbol_spec(symbol).expect("resolved symbol");
+        (
+            spec.tick_size,
+            format!("ticks of {} ({})", spec.tick_size, spec.name),
+        )
+    };
+    let lot_desc = |registry: &Registry, symbol: u32| {
+        let spec = registry.symbol_spec(symbol).expect("resolved symbol");
+        (
+            spec.lot_size,
+            format!("lots of {} ({})", spec.lot_size, spec.name),
+        )
+    };
+    let (account, request_id, ts, kind) = match json {
+        JsonCommand::OpenAccount {
+            account,
+            request_id,
+            ts,
+        } => (account, request_id, ts, CommandKind::OpenAccount),
+        JsonCommand::Deposit {
+            account,
+            request_id,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = amount(registry, &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Deposit { asset, amount },
+            )
+        }
+        JsonCommand::Withdraw {
+            account,
+            request_id,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = amount(registry, &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Withdraw { asset, amount },
+            )
+        }
+        JsonCommand::Transfer {
+            account,
+            request_id,
+            to,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = amount(registry, &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Transfer { to, asset, amount },
+            )
+        }
+        JsonCommand::PlaceOrder {
+            account,
+            request_id,
+            symbol,
+            side,
+            order_type,
+            price,
+            qty,
+            tif,
+            expiry_ns,
+            post_only,
+            stp,
+            budget,
+            protection_price,
+            ts,
+        } => {
+            let symbol = registry.symbol(&symbol)?;
+            let (tick, tick_desc) = tick_desc(registry, symbol);
+            let (lot, lot_desc) = lot_desc(registry, symbol);
+            let qty = to_units("qty", &qty, lot, &lot_desc)?;
+            let side = match side {
+                JsonSide::Buy => Side::Buy,
+                JsonSide::Sell => Side::Sell,
+            };
+            let order_type = match order_type {
+                JsonOrderType::Limit => {
+                    if budget.is_some() || protection_price.is_some() {
+                        return Err(EdgeError::Missing {
+                            field: "budget/protection_price",
+                            why: "only market orders take a budget or a protection price",
+                        });
+                    }
+                    let price = price.ok_or(EdgeError::Missing {
+                        field: "price",
+                        why: "a limit order needs a price",
+                    })?;
+                    OrderType::Limit {
+                        price: to_units("price", &price, tick, &tick_desc)?,
+                    }
+                }
+                JsonOrderType::Market => {
+                    if price.is_some() {
+                        return Err(EdgeError::Missing {
+                            field: "price",
+                            why: "a market order has no price; use protection_price or budget",
+                        });
+                    }
+                    let bound = match (budget, protection_price) {
+                        (Some(_), Some(_)) => {
+                            return Err(EdgeError::Missing {
+                                field: "budget/protection_price",
+                                why: "give at most one of budget and protection_price",
+                            })
+                        }
+                        (Some(b), None) => {
+                            let spec = registry.symbol_spec(symbol).expect("resolved symbol");
+                            let quote = registry.asset_name(spec.quote);
+                            let scale = registry.asset_scale(spec.quote).unwrap_or(0);
+                            MarketBound::QuoteBudget {
+                                amount: to_minor("budget", &b, scale, &quote)?,
+                            }
+                        }
+                        (None, Some(p)) => MarketBound::ProtectionPrice {
+                            price: to_units("protection_price", &p, tick, &tick_desc)?,
+                        },
+                        (None, None) => MarketBound::None,
+                    };
+                    OrderType::Market { bound }
+                }
+            };
+            let tif = match (tif, expiry_ns) {
+                (JsonTif::Gtd, Some(expiry_ns)) => TimeInForce::Gtd { expiry_ns },
+                (JsonTif::Gtd, None) => {
+                    return Err(EdgeError::Missing {
+                        field: "expiry_ns",
+                        why: "a GTD order needs expiry_ns",
+                    })
+                }
+                (_, Some(_)) => {
+                    return Err(EdgeError::Missing {
+                        field: "expiry_ns",
+                        why: "only a GTD order takes expiry_ns",
+                    })
+                }
+                (JsonTif::Gtc, None) => TimeInForce::Gtc,
+                (JsonTif::Ioc, None) => TimeInForce::Ioc,
+                (JsonTif::Fok, None) => TimeInForce::Fok,
+            };
+            let stp = match stp {
+                JsonStp::Newest => StpMode::CancelNewest,
+                JsonStp::Oldest => StpMode::CancelOldest,
+                JsonStp::Both => StpMode::CancelBoth,
+            };
+            let place = PlaceOrder {
+                symbol,
+                side,
+                order_type,
+                qty,
+                tif,
+                post_only,
+                stp,
+            };
+            (account, request_id, ts, CommandKind::PlaceOrder(place))
+        }
+        JsonCommand::CancelOrder {
+            account,
+            request_id,
+            order,
+            ts,
+        } => (account, request_id, ts, CommandKind::CancelOrder { order }),
+        JsonCommand::AmendOrder {
+            account,
+            request_id,
+            order,
+            symbol,
+            price,
+            qty,
+            price_ticks,
+            qty_lots,
+            ts,
+        } => {
+            let (price, qty) = match (symbol, price, qty, price_ticks, qty_lots) {
+                (Some(symbol), Some(price), Some(qty), None, None) => {
+                    let symbol = registry.symbol(&symbol)?;
+                    let (tick, tick_desc) = tick_desc(registry, symbol);
+                    let (lot, lot_desc) = lot_desc(registry, symbol);
+                    (to_units("price", &price, tick, &tick_desc)?, to_units("qty", &qty, lot, &lot_desc)?)
+                }
+                (None, None, None, Some(price), Some(qty)) => (price, qty),
+                _ => {
+                    return Err(EdgeError::Missing {
+                        field: "symbol/price/qty",
+                        why: "an amend takes either symbol, price and qty (decimals) or price_ticks and qty_lots",
+                    })
+                }
+            };
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::AmendOrder { order, price, qty },
+            )
+        }
+        JsonCommand::CancelAll {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => {
+            let symbol = symbol.map(|s| registry.symbol(&s)).transpose()?;
+            (account, request_id, ts, CommandKind::CancelAll { symbol })
+        }
+        JsonCommand::AddAsset {
+            account,
+            request_id,
+            name: n,
+            scale,
+            ts,
+        } => {
+            let n = name("name", &n)?;
+            registry.predict_asset(n, scale);
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::AddAsset { name: n, scale },
+            )
+        }
+        JsonCommand::AddSymbol {
+            account,
+            request_id,
+            name: n,
+            base,
+            quote,
+            tick_size,
+            lot_size,
+            maker_fee_bps,
+            taker_fee_bps,
+            ts,
+        } => {
+            let spec = SymbolSpec {
+                name: name("name", &n)?,
+                base: registry.asset(&base)?,
+                quote: registry.asset(&quote)?,
+                tick_size: to_fixed("tick_size", &tick_size)?,
+                lot_size: to_fixed("lot_size", &lot_size)?,
+                maker_fee_bps,
+                taker_fee_bps,
+            };
+            registry.predict_symbol(spec);
+            (account, request_id, ts, CommandKind::AddSymbol(spec))
+        }
+        JsonCommand::HaltSymbol {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => (
+            account,
+            request_id,
+            ts,
+            CommandKind::HaltSymbol {
+                symbol: registry.symbol(&symbol)?,
+            },
+        ),
+        JsonCommand::ResumeSymbol {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => (
+            account,
+            request_id,
+            ts,
+            CommandKind::ResumeSymbol {
+                symbol: registry.symbol(&symbol)?,
+            },
+        ),
+    };
+    Ok(ParsedCommand {
+        command: Command {
+            account,
+            request_id,
+            kind,
+        },
+        ts,
+    })
+}
