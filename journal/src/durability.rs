@@ -1,0 +1,16 @@
+//! Durability levels.
+
+/// What `commit` guarantees before it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Records are in the page cache: they survive a process kill, not a
+    /// power loss or kernel crash.
+    #[default]
+    None,
+    /// Once per commit, before `commit` returns: `fdatasync` of the segment
+    /// file(s) written since the last commit (the dirty range; pages already
+    /// clean are not rewritten), plus an fsync of the directory after a
+    /// segment roll. A failed sync puts the journal in the failed state; it is
+    /// never retried.
+    Batch,
+}

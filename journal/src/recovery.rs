@@ -1,0 +1,133 @@
+//! Recovery at open: validate everything, drop a torn tail and uncommitted
+//! records, refuse corruption.
+
+use std::path::Path;
+
+use crate::error::OpenError;
+use crate::format::{self, SegmentHeader, HEADER_LEN};
+use crate::segment::{self, SegmentMut};
+use crate::verify;
+
+/// What `open` found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// True if the journal was empty and a first segment was created.
+    pub created: bool,
+    /// Segment files opened and validated.
+    pub segments_opened: usize,
+    /// Committed records found.
+    pub records: u64,
+    /// Commit batches found.
+    pub batches: u64,
+    /// Last committed sequence.
+    pub last_sequence: Option<u64>,
+    /// Bytes of a torn (unverifiable, last) write that were zeroed.
+    pub torn_tail_bytes: u64,
+    /// Valid records after the last commit marker that were dropped.
+    pub uncommitted_records_dropped: u64,
+    /// Trailing segment files removed (they held no committed data).
+    pub segments_removed: usize,
+}
+
+pub(crate) struct Recovered {
+    pub segment: SegmentMut,
+    pub segment_index: u64,
+    pub pos: usize,
+    pub next_seq: u64,
+    pub chain: [u8; 32],
+    pub last_committed: Option<u64>,
+    pub report: RecoveryReport,
+}
+
+pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, OpenError> {
+    let entries =
+        segment::list(dir).map_err(|e| OpenError::io(dir, "listing journal directory", e))?;
+    if entries.is_empty() {
+        let prep = dir.join(format!("first{}", format::PREP_SUFFIX));
+        let mut seg = segment::create(&prep, new_segment_size).map_err(|e| {
+            OpenError::io(&prep, "creating the first segment (fallocate + mmap)", e)
+        })?;
+        let header = SegmentHeader {
+            index: 0,
+            first_seq: 1,
+            segment_size: new_segment_size,
+            prev_chain: [0; 32],
+            writer_version: format::WRITER_VERSION.into(),
+        };
+        segment::install(&mut seg, dir, &header)
+            .map_err(|e| OpenError::io(&prep, "installing the first segment", e))?;
+        seg.map
+            .flush()
+            .map_err(|e| OpenError::io(&seg.path, "syncing the first segment", e))?;
+        segment::sync_dir(dir)
+            .map_err(|e| OpenError::io(dir, "fsync of the journal directory", e))?;
+        return Ok(Recovered {
+            segment: seg,
+            segment_index: 0,
+            pos: HEADER_LEN,
+            next_seq: 1,
+            chain: [0; 32],
+            last_committed: None,
+            report: RecoveryReport {
+                created: true,
+                segments_opened: 1,
+                ..Default::default()
+            },
+        });
+    }
+    let scan = verify::scan(dir, None)?;
+    let (end_seg, end_off) = scan.end;
+    let seg_info = &scan.segments[end_seg];
+    let zero_to = format::nonzero_end(seg_info.bytes(), end_off);
+    let mut report = RecoveryReport {
+        created: false,
+        segments_opened: scan.segments.len(),
+        records: scan.committed_records,
+        batches: scan.batches,
+        last_sequence: scan.last_commit.map(|c| c.seq),
+        torn_tail_bytes: scan.torn.map_or(0, |t| t.bytes),
+        uncommitted_records_dropped: scan.uncommitted_records,
+        segments_removed: 0,
+    };
+    let path = seg_info.path.clone();
+    let size = seg_info
+        .header
+        .segment_size
+        .max(seg_info.bytes().len() as u64);
+    let segment_index = seg_info.header.index;
+    drop(scan.segments);
+    let mut segment = segment::open_existing_mut(&path, size)
+        .map_err(|e| OpenError::io(&path, "opening the last segment for writing", e))?;
+    if zero_to > end_off {
+        segment.map[end_off..zero_to].fill(0);
+        segment
+            .map
+            .flush_range(end_off, zero_to - end_off)
+            .map_err(|e| OpenError::io(&path, "syncing the zeroed tail", e))?;
+    }
+    let entries =
+        segment::list(dir).map_err(|e| OpenError::io(dir, "listing journal directory", e))?;
+    for e in entries.iter().skip(end_seg + 1) {
+        std::fs::remove_file(&e.path).map_err(|err| {
+            OpenError::io(&e.path, "removing a segment without committed data", err)
+        })?;
+        report.segments_removed += 1;
+    }
+    if report.segments_removed > 0 {
+        segment::sync_dir(dir)
+            .map_err(|e| OpenError::io(dir, "fsync of the journal directory", e))?;
+    }
+    let (next_seq, chain, last_committed) = match scan.last_commit {
+        Some(c) => (c.seq + 1, c.chain, Some(c.seq)),
+        None => (1, [0; 32], None),
+    };
+    Ok(Recovered {
+        segment,
+        segment_index,
+        pos: end_off,
+        next_seq,
+        chain,
+        last_committed,
+        report,
+    })
+}

@@ -1,0 +1,455 @@
+//! The single writer: `Journal` (open, reserve/append, commit, roll).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::durability::Durability;
+use crate::error::{AppendError, OpenError};
+use crate::format::{
+    self, CommitMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD, REC_HEADER_LEN,
+};
+use crate::preparer::Preparer;
+use crate::recovery::{self, RecoveryReport};
+use crate::segment::{self, SegmentMut};
+
+/// Configuration of a journal writer.
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    /// Journal directory (created if missing).
+    pub dir: PathBuf,
+    /// Size of each new segment file; multiple of 4096 and large enough for
+    /// the header, one maximal record and one commit marker.
+    pub segment_size_bytes: u64,
+    /// Largest payload `append`/`reserve` accept.
+    pub max_record_bytes: u32,
+    /// What `commit` guarantees.
+    pub durability: Durability,
+}
+
+impl JournalConfig {
+    /// A config with 64 MiB segments, 1 MiB max records, no sync.
+    pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
+        JournalConfig {
+            dir: dir.into(),
+            segment_size_bytes: 64 << 20,
+            max_record_bytes: 1 << 20,
+            durability: Durability::None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), OpenError> {
+        let s = self.segment_size_bytes;
+        if s == 0 || s % format::SEGMENT_SIZE_ALIGN != 0 {
+            return Err(OpenError::Config(format!(
+                "segment_size_bytes = {s} must be a non-zero multiple of {}",
+                format::SEGMENT_SIZE_ALIGN
+            )));
+        }
+        if self.max_record_bytes > format::MAX_PAYLOAD_LEN {
+            return Err(OpenError::Config(format!(
+                "max_record_bytes = {} exceeds the format limit {}",
+                self.max_record_bytes,
+                format::MAX_PAYLOAD_LEN
+            )));
+        }
+        let need = (HEADER_LEN
+            + format::record_frame_len(self.max_record_bytes as usize)
+            + MARKER_LEN) as u64;
+        if need > s {
+            return Err(OpenError::Config(format!(
+                "segment_size_bytes = {s} cannot hold a header, a {}-byte record and a commit marker ({need} bytes); raise segment_size_bytes or lower max_record_bytes",
+                self.max_record_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Result of a [`Journal::commit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Last sequence of the batch (or of the last batch, if nothing was pending).
+    pub last_seq: Option<u64>,
+    /// Chain value after this batch.
+    pub chain: [u8; 32],
+    /// Records in this batch (0 for a no-op commit).
+    pub records: u64,
+}
+
+/// The single writer of a journal directory.
+pub struct Journal {
+    dir: PathBuf,
+    durability: Durability,
+    segment_size: u64,
+    max_record: usize,
+    seg: SegmentMut,
+    seg_index: u64,
+    seg_len: usize,
+    pos: usize,
+    next_seq: u64,
+    /// Chain of the last commit (zeros before the first).
+    chain: [u8; 32],
+    last_committed: Option<u64>,
+    /// First sequence of the pending batch; 0 when nothing is pending.
+    batch_first: u64,
+    /// Start (in the current segment) of the pending batch's bytes.
+    batch_start: usize,
+    /// Holds prev chain + bytes from earlier segments when a batch spans a roll.
+    hasher: blake3::Hasher,
+    spanned: bool,
+    dirty_from: usize,
+    dir_dirty: bool,
+    failed: Option<String>,
+    inject_sync_failure: bool,
+    preparer: Preparer,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.dir)
+            .field("segment", &self.seg.path)
+            .field("pos", &self.pos)
+            .field("next_seq", &self.next_seq)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+/// Space reserved in the mapped segment for one record; see [`Journal::reserve`].
+pub struct Reservation<'a> {
+    j: &'a mut Journal,
+    off: usize,
+    max_len: usize,
+    sealed: bool,
+}
+
+impl Reservation<'_> {
+    /// The payload area (exactly `max_len` bytes, zero-filled).
+    #[inline]
+    pub fn buf(&mut self) -> &mut [u8] {
+        let start = self.off + REC_HEADER_LEN;
+        &mut self.j.seg.map[start..start + self.max_len]
+    }
+
+    /// Seal the record with the `len` bytes actually used; returns its sequence.
+    #[inline]
+    pub fn seal(mut self, len: usize) -> Result<u64, AppendError> {
+        if len > self.max_len {
+            return Err(AppendError::SealTooLong {
+                len,
+                reserved: self.max_len,
+            });
+        }
+        self.sealed = true;
+        let start = self.off + REC_HEADER_LEN;
+        // Bytes the caller may have written past `len` must not look like data.
+        self.j.seg.map[start + len..start + format::align8(self.max_len)].fill(0);
+        Ok(self.j.publish(self.off, len))
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.sealed {
+            let start = self.off + REC_HEADER_LEN;
+            self.j.seg.map[start..start + format::align8(self.max_len)].fill(0);
+        }
+    }
+}
+
+impl Journal {
+    /// Open (or create) the journal in `cfg.dir`, recovering it: a torn tail
+    /// and uncommitted records are dropped (and reported); corruption is
+    /// refused with an error naming file, offset and sequence.
+    pub fn open(cfg: JournalConfig) -> Result<(Journal, RecoveryReport), OpenError> {
+        cfg.validate()?;
+        let dir = cfg.dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| OpenError::io(&dir, "creating journal directory", e))?;
+        let lock = segment::lock(&dir)
+            .map_err(|e| OpenError::io(&dir, "locking journal directory", e))?
+            .ok_or_else(|| OpenError::Locked { path: dir.clone() })?;
+        segment::remove_prep_files(&dir)
+            .map_err(|e| OpenError::io(&dir, "removing stale .prep files", e))?;
+        let rec = recovery::recover(&dir, cfg.segment_size_bytes)?;
+        let seg_len = rec.segment.map.len();
+        let mut j = Journal {
+            preparer: Preparer::spawn(dir.clone(), cfg.segment_size_bytes)
+                .map_err(|e| OpenError::io(&dir, "spawning the segment preparer thread", e))?,
+            dir,
+            durability: cfg.durability,
+            segment_size: cfg.segment_size_bytes,
+            max_record: cfg.max_record_bytes as usize,
+            seg: rec.segment,
+            seg_index: rec.segment_index,
+            seg_len,
+            pos: rec.pos,
+            next_seq: rec.next_seq,
+            chain: rec.chain,
+            last_committed: rec.last_committed,
+            batch_first: 0,
+            batch_start: rec.pos,
+            hasher: blake3::Hasher::new(),
+            spanned: false,
+            dirty_from: rec.pos,
+            dir_dirty: false,
+            failed: None,
+            inject_sync_failure: false,
+            _lock: lock,
+        };
+        assert!(j.pos % format::FRAME_ALIGN == 0 && j.pos >= HEADER_LEN && j.pos <= j.seg_len);
+        j.dirty_from = j.pos;
+        Ok((j, rec.report))
+    }
+
+    /// Sequence the next appended record will get.
+    #[inline]
+    pub fn next_sequence(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Last committed sequence and the chain value of its batch.
+    pub fn last_committed(&self) -> Option<(u64, [u8; 32])> {
+        self.last_committed.map(|s| (s, self.chain))
+    }
+
+    /// Journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `Some(cause)` once the journal is in the fail-stop state.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Make the next durability sync fail (test hook for fail-stop).
+    #[doc(hidden)]
+    pub fn inject_sync_failure_for_tests(&mut self) {
+        self.inject_sync_failure = true;
+    }
+
+    #[inline]
+    fn check(&self, len: usize) -> Result<(), AppendError> {
+        if let Some(cause) = &self.failed {
+            return Err(AppendError::Failed {
+                cause: cause.clone(),
+            });
+        }
+        if len > self.max_record {
+            return Err(AppendError::TooLarge {
+                len,
+                max: self.max_record as u32,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reserve room for a record of up to `max_len` bytes directly in the
+    /// mapped segment (rolling to the next segment first if it does not fit).
+    /// Serialize into [`Reservation::buf`] and call [`Reservation::seal`];
+    /// dropping the reservation unsealed discards it.
+    #[inline]
+    pub fn reserve(&mut self, max_len: usize) -> Result<Reservation<'_>, AppendError> {
+        self.check(max_len)?;
+        if self.pos + format::record_frame_len(max_len) > self.seg_len {
+            self.roll()?;
+        }
+        let off = self.pos;
+        Ok(Reservation {
+            j: self,
+            off,
+            max_len,
+            sealed: false,
+        })
+    }
+
+    /// Append one record (copy of `payload`); returns its sequence. Not
+    /// visible to readers until [`Journal::commit`].
+    #[inline]
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64, AppendError> {
+        self.check(payload.len())?;
+        let frame = format::record_frame_len(payload.len());
+        if self.pos + frame > self.seg_len {
+            self.roll()?;
+        }
+        let off = self.pos;
+        let m = &mut self.seg.map[off..off + frame];
+        // Zero the last word first (padding), then the payload over it.
+        m[frame - 8..].fill(0);
+        m[REC_HEADER_LEN..REC_HEADER_LEN + payload.len()].copy_from_slice(payload);
+        Ok(self.publish(off, payload.len()))
+    }
+
+    /// Write seq + crc of the record at `off` whose payload is in place, then
+    /// publish its length word with Release ordering.
+    #[inline(always)]
+    fn publish(&mut self, off: usize, len: usize) -> u64 {
+        let seq = self.next_seq;
+        let frame = format::record_frame_len(len);
+        assert!(off == self.pos && off % format::FRAME_ALIGN == 0 && off + frame <= self.seg_len);
+        let m = &mut self.seg.map[off..off + frame];
+        m[format::REC_SEQ_OFFSET..format::REC_SEQ_OFFSET + 8].copy_from_slice(&seq.to_le_bytes());
+        let crc = format::record_crc(seq, &m[REC_HEADER_LEN..REC_HEADER_LEN + len]);
+        m[format::REC_CRC_OFFSET..format::REC_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        self.store_word(off, format::record_word(len as u32));
+        if self.batch_first == 0 {
+            self.batch_first = seq;
+        }
+        self.next_seq = seq + 1;
+        self.pos = off + frame;
+        seq
+    }
+
+    #[inline(always)]
+    fn store_word(&mut self, off: usize, word: u32) {
+        assert!(off % format::FRAME_ALIGN == 0 && off + 4 <= self.seg.map.len());
+        // SAFETY: `off` is in bounds (checked above) and 8-aligned within a
+        // page-aligned mapping, so the pointer is valid and 4-aligned for an
+        // AtomicU32. The mapping outlives this call, and all writer access to
+        // it goes through `&mut self`; other processes/threads only perform
+        // atomic loads on this word.
+        let word_ref =
+            unsafe { AtomicU32::from_ptr(self.seg.map.as_mut_ptr().add(off).cast::<u32>()) };
+        word_ref.store(word, Ordering::Release);
+    }
+
+    fn fail(&mut self, cause: String) -> AppendError {
+        if self.failed.is_none() {
+            self.failed = Some(cause);
+        }
+        AppendError::Failed {
+            cause: self.failed.clone().unwrap_or_default(),
+        }
+    }
+
+    /// fdatasync of the current segment (Batch durability). Never retried.
+    fn sync_current(&mut self) -> Result<(), AppendError> {
+        if self.pos <= self.dirty_from && !self.inject_sync_failure {
+            return Ok(());
+        }
+        let res = if self.inject_sync_failure {
+            self.inject_sync_failure = false;
+            Err(std::io::Error::other("injected sync failure"))
+        } else {
+            self.seg.file.sync_data()
+        };
+        match res {
+            Ok(()) => {
+                self.dirty_from = self.pos;
+                Ok(())
+            }
+            Err(e) => {
+                let cause = format!(
+                    "fdatasync of {} (bytes {}..{}) failed: {e}",
+                    self.seg.path.display(),
+                    self.dirty_from,
+                    self.pos
+                );
+                Err(self.fail(cause))
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn roll(&mut self) -> Result<(), AppendError> {
+        if self.durability == Durability::Batch {
+            self.sync_current()?;
+        }
+        if self.batch_first != 0 {
+            if !self.spanned {
+                self.hasher.reset();
+                self.hasher.update(&self.chain);
+                self.spanned = true;
+            }
+            self.hasher
+                .update(&self.seg.map[self.batch_start..self.pos]);
+        }
+        let mut next = match self.preparer.take() {
+            Ok(s) => s,
+            Err(e) => return Err(self.fail(e)),
+        };
+        let header = SegmentHeader {
+            index: self.seg_index + 1,
+            first_seq: self.next_seq,
+            segment_size: self.segment_size,
+            prev_chain: self.chain,
+            writer_version: format::WRITER_VERSION.into(),
+        };
+        if let Err(e) = segment::install(&mut next, &self.dir, &header) {
+            let cause = format!("installing segment {}: {e}", next.path.display());
+            return Err(self.fail(cause));
+        }
+        let old = std::mem::replace(&mut self.seg, next);
+        self.preparer.retire(old);
+        self.seg_index += 1;
+        self.seg_len = self.seg.map.len();
+        self.pos = HEADER_LEN;
+        self.batch_start = HEADER_LEN;
+        self.dirty_from = 0;
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// End the pending batch: write its commit marker (hash chain) and apply
+    /// the durability level. A no-op if nothing is pending. After an error the
+    /// journal is failed (fail-stop) and the batch is not committed.
+    pub fn commit(&mut self) -> Result<CommitInfo, AppendError> {
+        self.check(0)?;
+        if self.batch_first == 0 {
+            return Ok(CommitInfo {
+                last_seq: self.last_committed,
+                chain: self.chain,
+                records: 0,
+            });
+        }
+        if self.pos + MARKER_LEN > self.seg_len {
+            self.roll()?;
+        }
+        let bytes = &self.seg.map[self.batch_start..self.pos];
+        let chain = if self.spanned {
+            self.hasher.update(bytes);
+            *self.hasher.finalize().as_bytes()
+        } else {
+            let mut h = blake3::Hasher::new();
+            h.update(&self.chain);
+            h.update(bytes);
+            *h.finalize().as_bytes()
+        };
+        let last_seq = self.next_seq - 1;
+        let marker = CommitMarker {
+            first_seq: self.batch_first,
+            last_seq,
+            chain,
+        };
+        let off = self.pos;
+        marker.encode_body(&mut self.seg.map[off..off + MARKER_LEN]);
+        self.store_word(off, MARKER_WORD);
+        self.pos = off + MARKER_LEN;
+        if self.durability == Durability::Batch {
+            self.sync_current()?;
+            if self.dir_dirty {
+                if let Err(e) = segment::sync_dir(&self.dir) {
+                    let cause = format!("fsync of directory {} failed: {e}", self.dir.display());
+                    return Err(self.fail(cause));
+                }
+                self.dir_dirty = false;
+            }
+        }
+        let records = last_seq + 1 - self.batch_first;
+        self.chain = chain;
+        self.last_committed = Some(last_seq);
+        self.batch_first = 0;
+        self.batch_start = self.pos;
+        self.spanned = false;
+        Ok(CommitInfo {
+            last_seq: Some(last_seq),
+            chain,
+            records,
+        })
+    }
+}
