@@ -45,6 +45,7 @@ fn limits() -> Limits {
         max_open_orders_per_account: 8,
         max_assets: 5,
         max_symbols: 4,
+        max_levels: 10,
     }
 }
 
@@ -1247,7 +1248,7 @@ impl Runner {
         let mut due: Vec<(u64, OrderId, AccountId, u64)> = before
             .accounts()
             .flat_map(|(id, _)| before.account_orders(id))
-            .filter_map(|o| match o.tif {
+            .filter_map(|o| match o.tif() {
                 TimeInForce::Gtd { expiry_ns } if expiry_ns <= now => {
                     Some((expiry_ns, o.id, o.account, o.remaining))
                 }
@@ -1752,7 +1753,7 @@ impl Runner {
                     .account_orders(cmd.account)
                     .filter(|o| symbol.is_none_or(|s| s == o.symbol))
                     .filter(
-                        |o| !matches!(o.tif, TimeInForce::Gtd { expiry_ns } if expiry_ns <= now),
+                        |o| !matches!(o.tif(), TimeInForce::Gtd { expiry_ns } if expiry_ns <= now),
                     )
                     .map(|o| Event::OrderCancelled {
                         order: o.id,

@@ -136,6 +136,7 @@ pub fn limits_for(cfg: &SyntheticConfig) -> Limits {
         max_open_orders_per_account: u32::MAX,
         max_assets: cfg.symbols + 1,
         max_symbols: cfg.symbols,
+        max_levels: cfg.symbols * cfg.target_depth * 4,
     }
 }
 

@@ -125,6 +125,9 @@ pub struct LimitsSection {
     pub max_assets: u32,
     #[serde(default = "defaults::max_symbols")]
     pub max_symbols: u32,
+    /// Price levels across all books; unset means half of `max_orders`.
+    #[serde(default)]
+    pub max_levels: Option<u32>,
 }
 
 impl Default for LimitsSection {
@@ -136,6 +139,7 @@ impl Default for LimitsSection {
             max_open_orders_per_account: d.max_open_orders_per_account,
             max_assets: d.max_assets,
             max_symbols: d.max_symbols,
+            max_levels: None,
         }
     }
 }
@@ -347,6 +351,7 @@ impl Config {
             ),
             ("limits.max_assets", l.max_assets, 1 << 16),
             ("limits.max_symbols", l.max_symbols, 1 << 16),
+            ("limits.max_levels", l.max_levels.unwrap_or(1), l.max_orders),
         ] {
             if value == 0 || value > max {
                 return Err(self.invalid(key, value, format!("1 to {max}")));
@@ -375,6 +380,7 @@ impl Config {
             max_open_orders_per_account: l.max_open_orders_per_account,
             max_assets: l.max_assets,
             max_symbols: l.max_symbols,
+            max_levels: l.max_levels.unwrap_or((l.max_orders / 2).max(1)),
         }
     }
 

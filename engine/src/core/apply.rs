@@ -1,7 +1,7 @@
 //! `apply`: the one way state changes. Processing applies the events it just
 //! decided; recovery applies journaled events. Neither re-decides.
 
-use crate::model::{Event, Side, OPERATOR};
+use crate::model::{Event, Side, TimeInForce, OPERATOR};
 use crate::state::{ApplyError, Asset, Order, State, Symbol};
 
 use super::symbol_spec::scales_for;
@@ -115,7 +115,10 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
                 is_market,
                 post_only,
                 stp,
-                tif,
+                expiry_ns: match tif {
+                    TimeInForce::Gtd { expiry_ns } => expiry_ns,
+                    _ => 0,
+                },
                 price,
                 remaining: qty,
                 reserved: hold,

@@ -80,6 +80,11 @@ pub enum RejectReason {
     SymbolNotHalted {
         symbol: SymbolId,
     },
+    /// The engine-wide limit on price levels is reached and the order would
+    /// open a new one.
+    LevelCapacity {
+        max_levels: u32,
+    },
 }
 
 impl RejectReason {
@@ -112,11 +117,12 @@ impl RejectReason {
             RejectReason::InvalidScale => "invalid_scale",
             RejectReason::SymbolAlreadyHalted { .. } => "symbol_already_halted",
             RejectReason::SymbolNotHalted { .. } => "symbol_not_halted",
+            RejectReason::LevelCapacity { .. } => "level_capacity",
         }
     }
 
     /// All codes, in a fixed order (for telemetry tables).
-    pub const CODES: [&'static str; 26] = [
+    pub const CODES: [&'static str; 27] = [
         "duplicate",
         "unknown_account",
         "account_exists",
@@ -143,6 +149,7 @@ impl RejectReason {
         "invalid_scale",
         "symbol_already_halted",
         "symbol_not_halted",
+        "level_capacity",
     ];
 
     /// Index of this reason's code in [`RejectReason::CODES`].
@@ -199,6 +206,9 @@ impl std::fmt::Display for RejectReason {
             RejectReason::InvalidScale => write!(f, "scale must be at most 18"),
             RejectReason::SymbolAlreadyHalted { symbol } => write!(f, "symbol {symbol} is already halted"),
             RejectReason::SymbolNotHalted { symbol } => write!(f, "symbol {symbol} is not halted"),
+            RejectReason::LevelCapacity { max_levels } => {
+                write!(f, "engine price-level capacity {max_levels} reached: the order would open a new level")
+            }
         }
     }
 }

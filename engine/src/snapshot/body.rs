@@ -5,7 +5,7 @@
 use bincode::{Decode, Encode};
 
 use crate::core::symbol_spec::scales_for;
-use crate::model::{AccountId, Name, OrderId, Side, StpMode, SymbolId, SymbolSpec, TimeInForce};
+use crate::model::{AccountId, Name, OrderId, Side, StpMode, SymbolId, SymbolSpec};
 use crate::state::{Asset, Balance, Limits, Order, State, Symbol};
 
 const CONFIG: bincode::config::Configuration<
@@ -39,7 +39,7 @@ struct OrderSnap {
     side: Side,
     post_only: bool,
     stp: StpMode,
-    tif: TimeInForce,
+    expiry_ns: u64,
     price: u64,
     remaining: u64,
     reserved: u64,
@@ -56,7 +56,7 @@ pub fn encode(state: &State) -> Vec<u8> {
             side: o.side,
             post_only: o.post_only,
             stp: o.stp,
-            tif: o.tif,
+            expiry_ns: o.expiry_ns,
             price: o.price,
             remaining: o.remaining,
             reserved: o.reserved,
@@ -156,7 +156,7 @@ pub fn decode(bytes: &[u8], limits: Limits) -> Result<State, String> {
                 is_market: false,
                 post_only: o.post_only,
                 stp: o.stp,
-                tif: o.tif,
+                expiry_ns: o.expiry_ns,
                 price: o.price,
                 remaining: o.remaining,
                 reserved: o.reserved,

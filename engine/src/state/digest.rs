@@ -4,7 +4,7 @@
 //! so a state rebuilt from events, or restored from a snapshot, digests the
 //! same as the one that decided.
 
-use crate::model::{Side, StpMode, TimeInForce};
+use crate::model::{Side, StpMode};
 
 use super::State;
 
@@ -102,10 +102,7 @@ impl State {
                             StpMode::CancelOldest => 1,
                             StpMode::CancelBoth => 2,
                         });
-                        f.u64(match o.tif {
-                            TimeInForce::Gtd { expiry_ns } => expiry_ns,
-                            _ => 0,
-                        });
+                        f.u64(o.expiry_ns);
                     }
                 }
             }

@@ -1,11 +1,16 @@
 //! A price level: a FIFO of resting orders at one price, linked through the
 //! orders' slots.
 
+use crate::model::Side;
+
 use super::slab::NIL;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Level {
     pub price: u64,
+    /// The side of the book the level is on (also gives `Option<Level>` a
+    /// niche, keeping free slab slots at the level's own size).
+    pub side: Side,
     /// Sum of the remaining lots of the orders in this level.
     pub total_qty: u64,
     pub order_count: u32,
@@ -16,9 +21,10 @@ pub struct Level {
 }
 
 impl Level {
-    pub fn new(price: u64) -> Level {
+    pub fn new(price: u64, side: Side) -> Level {
         Level {
             price,
+            side,
             total_qty: 0,
             order_count: 0,
             head: NIL,

@@ -13,6 +13,8 @@ pub struct Limits {
     pub max_open_orders_per_account: u32,
     pub max_assets: u32,
     pub max_symbols: u32,
+    /// Price levels across all books (a level holds at least one order).
+    pub max_levels: u32,
 }
 
 impl Default for Limits {
@@ -23,6 +25,7 @@ impl Default for Limits {
             max_open_orders_per_account: 1 << 16,
             max_assets: 256,
             max_symbols: 1024,
+            max_levels: 1 << 19,
         }
     }
 }

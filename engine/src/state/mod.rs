@@ -30,7 +30,7 @@ pub use symbol::Symbol;
 
 use crate::model::{AccountId, AssetId, OrderId, Side, SymbolId, OPERATOR};
 use expiry::ExpiryIndex;
-use order_index::{new_order_index, OrderIndex};
+use order_index::OrderIndex;
 use slab::Slab;
 
 #[derive(Clone, Debug)]
@@ -59,8 +59,8 @@ impl State {
             books: Vec::new(),
             accounts: Vec::new(),
             orders: Slab::with_capacity(max_orders),
-            order_index: new_order_index(max_orders),
-            levels: Slab::with_capacity(max_orders),
+            order_index: OrderIndex::with_capacity(max_orders),
+            levels: Slab::with_capacity(limits.max_levels as usize),
             expiries: ExpiryIndex::with_capacity(max_orders.min(1 << 16)),
             next_order_id: 1,
             next_arrival: 1,
@@ -185,5 +185,17 @@ impl State {
             Side::Buy => symbol.spec.quote,
             Side::Sell => symbol.spec.base,
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn per_order_structures_stay_small() {
+        // The memory budget per resting order (README: Memory) rests on these.
+        assert_eq!(std::mem::size_of::<Option<Order>>(), 80);
+        assert_eq!(std::mem::size_of::<Option<Level>>(), 32);
     }
 }

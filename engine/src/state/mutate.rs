@@ -251,7 +251,7 @@ impl State {
             Err(pos) => {
                 let level = self
                     .levels
-                    .insert(Level::new(order.price))
+                    .insert(Level::new(order.price, order.side))
                     .map_err(|_| ApplyError::Capacity { what: "levels" })?;
                 side.insert_at(pos, order.price, level);
                 level

@@ -13,7 +13,9 @@ pub struct Order {
     pub is_market: bool,
     pub post_only: bool,
     pub stp: StpMode,
-    pub tif: TimeInForce,
+    /// GTD expiry in ns, or 0 for none. (The rest of the time in force only
+    /// matters while the order is decided, so it is not stored.)
+    pub expiry_ns: u64,
     /// Limit price in ticks (protection price or 0 for a market order).
     pub price: u64,
     /// Lots still open.
@@ -37,9 +39,14 @@ impl Order {
     }
 
     pub fn expiry_ns(&self) -> Option<u64> {
-        match self.tif {
-            TimeInForce::Gtd { expiry_ns } => Some(expiry_ns),
-            _ => None,
+        (self.expiry_ns != 0).then_some(self.expiry_ns)
+    }
+
+    /// The time in force of a resting order.
+    pub fn tif(&self) -> TimeInForce {
+        match self.expiry_ns() {
+            Some(expiry_ns) => TimeInForce::Gtd { expiry_ns },
+            None => TimeInForce::Gtc,
         }
     }
 }

@@ -1,38 +1,153 @@
-//! Order id → slot. A hash map sized at start for twice the order capacity,
-//! so it never grows (hashbrown rehashes in place below half load), keyed by a
-//! fixed multiplicative hash: lookups are deterministic and iteration order is
-//! never used.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+//! Order id → slot: a fixed-size open-addressing table (linear probing,
+//! backward-shift deletion). It is sized once for the order capacity at a
+//! load of at most 2/3, never rehashes and never allocates, and keeps no
+//! tombstones. Lookups are deterministic; iteration is never needed.
 
 use crate::model::OrderId;
 
-#[derive(Default, Clone, Copy)]
-pub struct OrderIdHasher(u64);
+/// Marks an empty bucket (order ids start at 1).
+const EMPTY: OrderId = 0;
 
-impl Hasher for OrderIdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
+#[derive(Clone, Debug)]
+pub struct OrderIndex {
+    keys: Box<[OrderId]>,
+    slots: Box<[u32]>,
+    len: usize,
+}
+
+impl OrderIndex {
+    /// A table for at most `capacity` orders.
+    pub fn with_capacity(capacity: usize) -> OrderIndex {
+        let buckets = (capacity + capacity / 2).max(16);
+        OrderIndex {
+            keys: vec![EMPTY; buckets].into_boxed_slice(),
+            slots: vec![0; buckets].into_boxed_slice(),
+            len: 0,
+        }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bucket an id hashes to: Fibonacci hashing, then a multiply-shift
+    /// into `0..buckets` (no power-of-two rounding, so no wasted memory).
+    #[inline]
+    fn home(&self, id: OrderId) -> usize {
+        let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h as u128 * self.keys.len() as u128) >> 64) as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.keys.len() {
+            0
+        } else {
+            i + 1
         }
     }
 
     #[inline]
-    fn write_u64(&mut self, id: u64) {
-        // Fibonacci hashing: sequential ids spread over all buckets, and the
-        // high bits (hashbrown's tag) vary too.
-        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id >> 29);
+    fn find(&self, id: OrderId) -> Option<usize> {
+        if id == EMPTY {
+            return None;
+        }
+        let mut i = self.home(id);
+        loop {
+            let k = self.keys[i];
+            if k == id {
+                return Some(i);
+            }
+            if k == EMPTY {
+                return None;
+            }
+            i = self.next(i);
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, id: &OrderId) -> Option<&u32> {
+        self.find(*id).map(|i| &self.slots[i])
+    }
+
+    /// Inserts a new id. The caller keeps `len` within the capacity.
+    pub fn insert(&mut self, id: OrderId, slot: u32) {
+        assert_ne!(id, EMPTY, "order id 0 is reserved");
+        assert!(
+            self.len * 3 < self.keys.len() * 2,
+            "order index over its capacity"
+        );
+        let mut i = self.home(id);
+        while self.keys[i] != EMPTY {
+            assert_ne!(self.keys[i], id, "order {id} indexed twice");
+            i = self.next(i);
+        }
+        self.keys[i] = id;
+        self.slots[i] = slot;
+        self.len += 1;
+    }
+
+    /// Removes an id, shifting later entries of its probe run back so no
+    /// tombstone is needed.
+    pub fn remove(&mut self, id: &OrderId) -> Option<u32> {
+        let mut hole = self.find(*id)?;
+        let slot = self.slots[hole];
+        let mut j = hole;
+        loop {
+            j = self.next(j);
+            let k = self.keys[j];
+            if k == EMPTY {
+                break;
+            }
+            let home = self.home(k);
+            // Move k into the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.keys[hole] = k;
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.keys[hole] = EMPTY;
+        self.len -= 1;
+        Some(slot)
     }
 }
 
-pub type OrderIndex = HashMap<OrderId, u32, BuildHasherDefault<OrderIdHasher>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
-pub fn new_order_index(max_orders: usize) -> OrderIndex {
-    HashMap::with_capacity_and_hasher(max_orders.saturating_mul(2), Default::default())
+    proptest! {
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec((0u8..3, 0u64..200), 1..600)) {
+            let mut index = OrderIndex::with_capacity(150);
+            let mut model = BTreeMap::new();
+            prop_assert_eq!(index.get(&0), None);
+            for (op, id) in ops {
+                match op {
+                    0 if id > 0 && model.len() < 150 && !model.contains_key(&id) => {
+                        index.insert(id, id as u32 * 7);
+                        model.insert(id, id as u32 * 7);
+                    }
+                    1 => prop_assert_eq!(index.remove(&id), model.remove(&id)),
+                    _ => prop_assert_eq!(index.get(&id).copied(), model.get(&id).copied()),
+                }
+                prop_assert_eq!(index.len(), model.len());
+            }
+            for id in 1..200 {
+                prop_assert_eq!(index.get(&id).copied(), model.get(&id).copied());
+            }
+        }
+    }
 }

@@ -87,6 +87,7 @@ pub fn limits() -> Limits {
         max_open_orders_per_account: 7,
         max_assets: 4,
         max_symbols: 4,
+        max_levels: 12,
     }
 }
 

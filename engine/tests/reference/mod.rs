@@ -672,6 +672,9 @@ impl Reference {
                 max_open_orders: self.limits.max_open_orders_per_account,
             });
         }
+        if rests {
+            self.check_level_capacity(p.symbol, p.side, price)?;
+        }
         let hold = match budget {
             Some(b) => b,
             None => sym.hold(p.side, price, p.qty)?,
@@ -731,6 +734,24 @@ impl Reference {
         Ok(())
     }
 
+    /// A new price level may only open while fewer than `max_levels`
+    /// distinct (symbol, side, price) levels hold resting orders.
+    fn check_level_capacity(&self, symbol: SymbolId, side: Side, price: u64) -> R<()> {
+        let levels: std::collections::BTreeSet<(SymbolId, Side, u64)> = self
+            .orders
+            .iter()
+            .map(|o| (o.symbol, o.side, o.price))
+            .collect();
+        if !levels.contains(&(symbol, side, price))
+            && levels.len() >= self.limits.max_levels as usize
+        {
+            return Err(RejectReason::LevelCapacity {
+                max_levels: self.limits.max_levels,
+            });
+        }
+        Ok(())
+    }
+
     fn amend(
         &mut self,
         account: AccountId,
@@ -748,6 +769,9 @@ impl Reference {
             return Err(RejectReason::AmendNoChange);
         }
         let priority_kept = price == o.price && qty < o.remaining;
+        if !priority_kept {
+            self.check_level_capacity(o.symbol, o.side, price)?;
+        }
         let reserved = sym.hold(o.side, price, qty)?;
         let asset = sym.hold_asset(o.side);
         if reserved > o.reserved {

@@ -25,6 +25,7 @@ pub fn small_limits() -> Limits {
         max_open_orders_per_account: 8,
         max_assets: 8,
         max_symbols: 8,
+        max_levels: 32,
     }
 }
 

@@ -35,6 +35,24 @@ fn check_available(
     Ok(())
 }
 
+/// Rejects an order that would open a new price level when every level is
+/// in use. Checked before matching, so it is conservative: levels the walk
+/// would empty do not count as free.
+fn check_level_capacity(
+    state: &State,
+    symbol: SymbolId,
+    side: Side,
+    price: u64,
+) -> Result<(), RejectReason> {
+    let exists = state.books[symbol as usize].side(side).find(price).is_ok();
+    if !exists && state.levels.is_full() {
+        return Err(RejectReason::LevelCapacity {
+            max_levels: state.limits.max_levels,
+        });
+    }
+    Ok(())
+}
+
 fn tradable_symbol(state: &State, symbol: SymbolId) -> Result<&Symbol, RejectReason> {
     let s = state
         .symbol(symbol)
@@ -130,6 +148,9 @@ pub fn place(
     if open >= max_open_orders {
         return Err(RejectReason::AccountOrderLimit { max_open_orders });
     }
+    if rests {
+        check_level_capacity(state, p.symbol, p.side, price)?;
+    }
     let hold = match budget {
         Some(amount) => amount,
         None => hold_for(symbol, p.side, price, p.qty)?,
@@ -216,6 +237,9 @@ pub fn amend(
         return Err(RejectReason::AmendNoChange);
     }
     let priority_kept = price == o.price && qty < o.remaining;
+    if !priority_kept {
+        check_level_capacity(state, o.symbol, o.side, price)?;
+    }
     let reserved = hold_for(symbol, o.side, price, qty)?;
     if reserved > o.reserved {
         let asset = state.hold_asset(symbol, o.side);
