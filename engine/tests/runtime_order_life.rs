@@ -156,10 +156,7 @@ fn order_life_through_the_loop() {
             ..
         }
     )));
-    assert!(outs[8]
-        .events
-        .iter()
-        .any(|e| *e == Event::OrderRested { order: 1 }));
+    assert!(outs[8].events.contains(&Event::OrderRested { order: 1 }));
     // Expiry first (driven by the command's timestamp), then the cancel.
     assert_eq!(
         outs[18].events[0],

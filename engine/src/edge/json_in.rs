@@ -48,7 +48,7 @@ enum JsonStp {
 }
 
 #[derive(Deserialize, Debug)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum JsonCommand {
     OpenAccount {
         account: u32,
@@ -172,12 +172,44 @@ fn name(field: &'static str, text: &str) -> Result<Name, EdgeError> {
     })
 }
 
+/// Decodes a line into the typed command. The line's `type` field selects
+/// the variant; errors name the field that is wrong (`place_order.qty: ...`).
+fn decode(line: &str) -> Result<JsonCommand, EdgeError> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| EdgeError::Json(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| EdgeError::Json("expected a JSON object".into()))?;
+    let kind = match object.remove("type") {
+        Some(serde_json::Value::String(kind)) => kind,
+        Some(other) => {
+            return Err(EdgeError::Json(format!(
+                "`type` must be a string, got {other}"
+            )))
+        }
+        None => {
+            return Err(EdgeError::Json(
+                "missing field `type` (the command name, e.g. \"place_order\")".into(),
+            ))
+        }
+    };
+    let tagged = serde_json::Value::Object(std::iter::once((kind, value)).collect());
+    serde_path_to_error::deserialize(tagged).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." {
+            EdgeError::Json(message)
+        } else {
+            EdgeError::Json(format!("`{path}`: {message}"))
+        }
+    })
+}
+
 /// Parses one JSON line into a command, resolving names with `registry`.
 /// Admin commands that add assets or symbols register them in `registry` so
 /// later lines can use them.
 pub fn parse_command_line(line: &str, registry: &mut Registry) -> Result<ParsedCommand, EdgeError> {
-    let json: JsonCommand =
-        serde_json::from_str(line).map_err(|e| EdgeError::Json(e.to_string()))?;
+    let json = decode(line)?;
     let amount =
         |registry: &Registry, asset: &str, amount: &str| -> Result<(u32, u64), EdgeError> {
             let id = registry.asset(asset)?;

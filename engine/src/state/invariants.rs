@@ -131,11 +131,8 @@ impl State {
         let mut level_count = 0usize;
         for (symbol_id, book) in self.books.iter().enumerate() {
             for side in [&book.bids, &book.asks] {
-                if !side.is_sorted_strictly() {
-                    return fail(format!(
-                        "symbol {symbol_id} {:?} levels not strictly sorted",
-                        side.side()
-                    ));
+                if let Err(e) = side.check() {
+                    return fail(format!("symbol {symbol_id} {:?} levels: {e}", side.side()));
                 }
                 for r in side.iter_best_first() {
                     level_count += 1;

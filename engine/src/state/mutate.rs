@@ -247,13 +247,13 @@ impl State {
             })?;
         let side = book.side_mut(order.side);
         let level_slot = match side.find(order.price) {
-            Ok(level) => level,
-            Err(pos) => {
+            Some(level) => level,
+            None => {
                 let level = self
                     .levels
                     .insert(Level::new(order.price, order.side))
                     .map_err(|_| ApplyError::Capacity { what: "levels" })?;
-                side.insert_at(pos, order.price, level);
+                side.insert(order.price, level);
                 level
             }
         };

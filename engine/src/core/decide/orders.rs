@@ -44,7 +44,10 @@ fn check_level_capacity(
     side: Side,
     price: u64,
 ) -> Result<(), RejectReason> {
-    let exists = state.books[symbol as usize].side(side).find(price).is_ok();
+    let exists = state.books[symbol as usize]
+        .side(side)
+        .find(price)
+        .is_some();
     if !exists && state.levels.is_full() {
         return Err(RejectReason::LevelCapacity {
             max_levels: state.limits.max_levels,
