@@ -89,7 +89,11 @@ fn reserve_seal_and_drop() {
     }
     let mut r = j.reserve(100).unwrap();
     assert_eq!(r.buf().len(), 100);
-    r.buf().fill(0xCD);
+    assert!(
+        r.buf().iter().all(|&b| b == 0),
+        "a reservation is handed out zeroed"
+    );
+    r.buf()[..10].fill(0xCD);
     assert_eq!(r.seal(10).unwrap(), 1);
     let r = j.reserve(8).unwrap();
     assert!(matches!(r.seal(9), Err(AppendError::SealTooLong { .. })));
@@ -152,4 +156,17 @@ fn batch_durability_and_tailer_across_rolls() {
     }
     let got = t.join().unwrap();
     assert_eq!(got, (1..=300).collect::<Vec<_>>());
+}
+
+/// Sealing costs O(len): writing past the sealed length breaks the contract,
+/// which debug builds catch.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "bytes past the sealed length")]
+fn seal_contract_is_checked_in_debug() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(cfg(d.path(), 4096)).unwrap();
+    let mut r = j.reserve(100).unwrap();
+    r.buf().fill(0xCD);
+    let _ = r.seal(10);
 }
