@@ -182,4 +182,161 @@ mod tests {
             assert!(decode_into(&v[..cut], &mut events).is_err());
         }
     }
+
+    /// The variant indices documented in docs/RECORD_FORMAT.md.
+    #[test]
+    fn variant_indices_match_the_documented_layout() {
+        use crate::model::*;
+        fn index<T: bincode::Encode>(value: &T) -> u32 {
+            let bytes = bincode::encode_to_vec(value, CONFIG).unwrap();
+            u32::from_le_bytes(bytes[..4].try_into().unwrap())
+        }
+        let name = Name::new("X").unwrap();
+        let spec = SymbolSpec {
+            name,
+            base: 0,
+            quote: 1,
+            tick_size: Fixed::new(1, 2),
+            lot_size: Fixed::new(1, 2),
+            maker_fee_bps: 0,
+            taker_fee_bps: 0,
+        };
+        let place = PlaceOrder {
+            symbol: 0,
+            side: Side::Buy,
+            order_type: OrderType::Limit { price: 1 },
+            qty: 1,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            stp: StpMode::CancelNewest,
+        };
+        let kinds = [
+            CommandKind::OpenAccount,
+            CommandKind::Deposit {
+                asset: 0,
+                amount: 1,
+            },
+            CommandKind::Withdraw {
+                asset: 0,
+                amount: 1,
+            },
+            CommandKind::Transfer {
+                to: 1,
+                asset: 0,
+                amount: 1,
+            },
+            CommandKind::PlaceOrder(place),
+            CommandKind::CancelOrder { order: 1 },
+            CommandKind::AmendOrder {
+                order: 1,
+                price: 1,
+                qty: 1,
+            },
+            CommandKind::CancelAll { symbol: None },
+            CommandKind::AddAsset { name, scale: 0 },
+            CommandKind::AddSymbol(spec),
+            CommandKind::HaltSymbol { symbol: 0 },
+            CommandKind::ResumeSymbol { symbol: 0 },
+        ];
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!(index(k), i as u32, "{k:?}");
+        }
+        let events = [
+            Event::Accepted {
+                account: 0,
+                request_id: 1,
+            },
+            Event::Rejected {
+                account: 0,
+                request_id: 1,
+                reason: RejectReason::ZeroValue,
+            },
+            Event::AssetAdded {
+                asset: 0,
+                name,
+                scale: 0,
+            },
+            Event::SymbolAdded { symbol: 0, spec },
+            Event::SymbolHalted { symbol: 0 },
+            Event::SymbolResumed { symbol: 0 },
+            Event::AccountOpened { account: 1 },
+            Event::Deposited {
+                account: 1,
+                asset: 0,
+                amount: 1,
+            },
+            Event::Withdrawn {
+                account: 1,
+                asset: 0,
+                amount: 1,
+            },
+            Event::Transferred {
+                from: 1,
+                to: 2,
+                asset: 0,
+                amount: 1,
+            },
+            Event::OrderAccepted {
+                order: 1,
+                account: 1,
+                symbol: 0,
+                side: Side::Buy,
+                price: 1,
+                qty: 1,
+                is_market: false,
+                tif: TimeInForce::Gtc,
+                post_only: false,
+                stp: StpMode::CancelNewest,
+                hold: 1,
+            },
+            Event::TradeExecuted {
+                symbol: 0,
+                maker_order: 1,
+                taker_order: 2,
+                maker_account: 1,
+                taker_account: 2,
+                taker_side: Side::Buy,
+                price: 1,
+                qty: 1,
+                maker_fee: 0,
+                taker_fee: 0,
+            },
+            Event::OrderRested { order: 1 },
+            Event::OrderAmended {
+                order: 1,
+                price: 1,
+                qty: 1,
+                reserved: 1,
+                priority_kept: true,
+            },
+            Event::OrderCancelled {
+                order: 1,
+                account: 1,
+                remaining: 1,
+                reason: CancelReason::Expired,
+            },
+        ];
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(index(e), i as u32, "{e:?}");
+        }
+        // Reject reasons are encoded in the order of their codes.
+        let reasons = [
+            RejectReason::Duplicate { last_request_id: 0 },
+            RejectReason::NotAuthorized,
+            RejectReason::InsufficientFunds {
+                asset: 0,
+                needed: 1,
+                available: 0,
+            },
+            RejectReason::FokNotFillable,
+            RejectReason::LevelCapacity { max_levels: 1 },
+        ];
+        for r in reasons {
+            assert_eq!(index(&r), r.code_index() as u32, "{r:?}");
+        }
+        assert_eq!(RejectReason::CODES[26], "level_capacity");
+        assert_eq!(index(&CancelReason::Expired), 4);
+        assert_eq!(index(&TimeInForce::Gtd { expiry_ns: 1 }), 3);
+        assert_eq!(index(&MarketBound::ProtectionPrice { price: 1 }), 2);
+    }
 }

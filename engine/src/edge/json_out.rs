@@ -231,6 +231,7 @@ pub fn command_json(r: &Registry, cmd: &Command) -> Value {
 
 /// One output line: a command's sequence, timestamp, correlation and events.
 pub fn output_json(r: &Registry, seq: u64, ts_ns: u64, cmd: &Command, events: &[Event]) -> Value {
+    // Field order is kept (serde_json's preserve_order): seq first.
     json!({
         "seq": seq,
         "ts": ts_ns,
