@@ -5,7 +5,7 @@
 use crate::model::{AccountId, AssetId, OrderId, Side};
 
 use super::slab::NIL;
-use super::{Account, ApplyError, Asset, Book, Level, Order, State, Symbol};
+use super::{Account, ApplyError, Asset, Balance, Book, Level, Order, State, Symbol};
 
 impl State {
     pub(crate) fn account_mut(&mut self, account: AccountId) -> Result<&mut Account, ApplyError> {
@@ -83,6 +83,30 @@ impl State {
         Ok(())
     }
 
+    /// Takes `amount` from one bucket of a balance, or names the shortfall.
+    fn take(
+        &mut self,
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+        bucket: &'static str,
+        pick: fn(&mut Balance) -> &mut u64,
+    ) -> Result<(), ApplyError> {
+        self.check_asset(asset)?;
+        let have = pick(&mut self.account_mut(account)?.balances[asset as usize]);
+        if *have < amount {
+            return Err(ApplyError::InsufficientBalance {
+                account,
+                asset,
+                bucket,
+                needed: amount,
+                have: *have,
+            });
+        }
+        *have -= amount;
+        Ok(())
+    }
+
     /// Takes from an account's available balance.
     pub(crate) fn debit(
         &mut self,
@@ -90,19 +114,7 @@ impl State {
         asset: AssetId,
         amount: u64,
     ) -> Result<(), ApplyError> {
-        self.check_asset(asset)?;
-        let balance = &mut self.account_mut(account)?.balances[asset as usize];
-        if balance.available < amount {
-            return Err(ApplyError::InsufficientBalance {
-                account,
-                asset,
-                bucket: "available",
-                needed: amount,
-                have: balance.available,
-            });
-        }
-        balance.available -= amount;
-        Ok(())
+        self.take(account, asset, amount, "available", |b| &mut b.available)
     }
 
     /// Moves available → held.
@@ -130,19 +142,7 @@ impl State {
         asset: AssetId,
         amount: u64,
     ) -> Result<(), ApplyError> {
-        self.check_asset(asset)?;
-        let balance = &mut self.account_mut(account)?.balances[asset as usize];
-        if balance.held < amount {
-            return Err(ApplyError::InsufficientBalance {
-                account,
-                asset,
-                bucket: "held",
-                needed: amount,
-                have: balance.held,
-            });
-        }
-        balance.held -= amount;
-        Ok(())
+        self.take(account, asset, amount, "held", |b| &mut b.held)
     }
 
     /// Moves held → available.

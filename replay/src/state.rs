@@ -1,0 +1,288 @@
+//! `replay state DIR [--at SEQ]`: the state as of a sequence, rebuilt by
+//! applying journaled events (from the newest valid snapshot at or before
+//! it, else from genesis): balances, open orders, book depth, digest.
+
+use std::io::Write;
+
+use keel_engine::edge::Registry;
+use keel_engine::model::{AccountId, AssetId, Side, SymbolId, TimeInForce};
+use keel_engine::{Limits, State};
+use serde_json::{json, Value};
+
+use crate::cli::{Format, StateArgs};
+use crate::progress::Progress;
+use crate::render::table;
+use crate::source::Replayer;
+use crate::Failure;
+
+/// Rebuilds the state after `at` (the end if `None`).
+pub fn state_at(
+    dir: &std::path::Path,
+    limits: Limits,
+    at: Option<u64>,
+) -> Result<Replayer, Failure> {
+    let mut rp = Replayer::from_snapshot(dir, limits, at)?;
+    let mut progress = Progress::new("state", None);
+    rp.advance_to(at, &mut progress)?;
+    Ok(rp)
+}
+
+/// One balance row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceRow {
+    pub account: AccountId,
+    pub asset: AssetId,
+    pub available: u64,
+    pub held: u64,
+}
+
+/// Balances per account and asset (non-zero only, unless `account` is given).
+pub fn balances(
+    state: &State,
+    account: Option<AccountId>,
+    assets: Option<&[AssetId]>,
+) -> Vec<BalanceRow> {
+    let mut rows = Vec::new();
+    for (id, acc) in state.accounts() {
+        if account.is_some_and(|a| a != id) {
+            continue;
+        }
+        for asset in 0..state.assets().len() as AssetId {
+            if assets.is_some_and(|l| !l.contains(&asset)) {
+                continue;
+            }
+            let b = acc.balance(asset);
+            if b.available == 0 && b.held == 0 && account.is_none() {
+                continue;
+            }
+            rows.push(BalanceRow {
+                account: id,
+                asset,
+                available: b.available,
+                held: b.held,
+            });
+        }
+    }
+    rows
+}
+
+pub fn side_name(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+pub fn tif_name(t: TimeInForce) -> String {
+    match t {
+        TimeInForce::Gtc => "gtc".into(),
+        TimeInForce::Ioc => "ioc".into(),
+        TimeInForce::Fok => "fok".into(),
+        TimeInForce::Gtd { expiry_ns } => format!("gtd@{expiry_ns}"),
+    }
+}
+
+/// Open orders as JSON objects (in account, then order-id order).
+pub fn orders_json(
+    state: &State,
+    r: &Registry,
+    account: Option<AccountId>,
+    symbol: Option<SymbolId>,
+) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for (id, _) in state.accounts() {
+        if account.is_some_and(|a| a != id) {
+            continue;
+        }
+        for o in state.account_orders(id) {
+            if symbol.is_some_and(|s| s != o.symbol) {
+                continue;
+            }
+            let hold_asset = r.symbol_spec(o.symbol).map(|s| match o.side {
+                Side::Buy => s.quote,
+                Side::Sell => s.base,
+            });
+            rows.push(json!({
+                "order": o.id,
+                "account": o.account,
+                "symbol": r.symbol_name(o.symbol),
+                "side": side_name(o.side),
+                "price": r.format_price(o.symbol, o.price),
+                "remaining": r.format_qty(o.symbol, o.remaining),
+                "reserved": hold_asset.map_or_else(|| o.reserved.to_string(), |a| r.format_amount(a, o.reserved)),
+                "reserved_asset": hold_asset.map_or_else(String::new, |a| r.asset_name(a)),
+                "tif": tif_name(o.tif()),
+                "post_only": o.post_only,
+            }));
+        }
+    }
+    rows
+}
+
+fn depth_json(state: &State, r: &Registry, symbol: SymbolId, side: Side) -> Vec<Value> {
+    state
+        .depth(symbol, side)
+        .into_iter()
+        .map(|(price, qty, count)| {
+            json!({"price": r.format_price(symbol, price), "qty": r.format_qty(symbol, qty), "orders": count})
+        })
+        .collect()
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let rp = state_at(&a.dir, limits, a.at)?;
+    if a.timing {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "replay: applied {} records in {secs:.3} s ({:.0} records/s){}",
+            rp.applied(),
+            rp.applied() as f64 / secs.max(1e-9),
+            rp.snapshot_seq
+                .map_or_else(String::new, |s| format!(" after the snapshot at {s}"))
+        );
+    }
+    let state = &rp.state;
+    let r = Registry::from_state(state);
+    let symbol = match &a.symbol {
+        Some(name) => Some(r.symbol(name).map_err(|e| Failure::input(e.to_string()))?),
+        None => None,
+    };
+    if let Some(acc) = a.account {
+        if state.account(acc).is_none() {
+            return Err(Failure::input(format!(
+                "account {acc} does not exist after sequence {}",
+                rp.last_seq
+            )));
+        }
+    }
+    let assets: Option<Vec<AssetId>> = symbol
+        .and_then(|s| r.symbol_spec(s))
+        .map(|s| vec![s.base, s.quote]);
+    let balance_rows = balances(state, a.account, assets.as_deref());
+    let orders = orders_json(state, &r, a.account, symbol);
+    let symbols: Vec<SymbolId> = match symbol {
+        Some(s) => vec![s],
+        None => (0..state.symbols().len() as SymbolId).collect(),
+    };
+    let digest = state.digest().to_string();
+    let w = |e| Failure::output(e);
+    match a.format {
+        Format::Json => {
+            let v = json!({
+                "seq": rp.last_seq,
+                "ts": rp.last_ts,
+                "digest": digest,
+                "assets": state.assets().iter().map(|x| json!({
+                    "asset": x.name.as_str(), "scale": x.scale,
+                    "supply": format_scaled(x.supply, x.scale),
+                })).collect::<Vec<_>>(),
+                "balances": balance_rows.iter().map(|b| json!({
+                    "account": b.account, "asset": r.asset_name(b.asset),
+                    "available": r.format_amount(b.asset, b.available),
+                    "held": r.format_amount(b.asset, b.held),
+                })).collect::<Vec<_>>(),
+                "orders": orders,
+                "books": symbols.iter().map(|&s| json!({
+                    "symbol": r.symbol_name(s),
+                    "halted": state.symbol(s).is_some_and(|x| x.halted),
+                    "bids": depth_json(state, &r, s, Side::Buy),
+                    "asks": depth_json(state, &r, s, Side::Sell),
+                })).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{v}").map_err(w)?;
+        }
+        Format::Text => {
+            let snap = rp
+                .snapshot_seq
+                .map_or_else(String::new, |s| format!(" (from the snapshot at {s})"));
+            writeln!(
+                out,
+                "state after sequence {} (ts {}){snap}",
+                rp.last_seq, rp.last_ts
+            )
+            .map_err(w)?;
+            writeln!(out, "digest {digest}").map_err(w)?;
+            writeln!(out, "\nassets:").map_err(w)?;
+            let rows: Vec<Vec<String>> = state
+                .assets()
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.name.to_string(),
+                        x.scale.to_string(),
+                        format_scaled(x.supply, x.scale),
+                    ]
+                })
+                .collect();
+            table(out, "  ", &["asset", "scale", "supply"], &rows).map_err(w)?;
+            writeln!(out, "\nbalances:").map_err(w)?;
+            let rows: Vec<Vec<String>> = balance_rows
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.account.to_string(),
+                        r.asset_name(b.asset),
+                        r.format_amount(b.asset, b.available),
+                        r.format_amount(b.asset, b.held),
+                    ]
+                })
+                .collect();
+            table(out, "  ", &["account", "asset", "available", "held"], &rows).map_err(w)?;
+            writeln!(out, "\nopen orders:").map_err(w)?;
+            let keys = [
+                "order",
+                "account",
+                "symbol",
+                "side",
+                "price",
+                "remaining",
+                "reserved",
+                "tif",
+            ];
+            let rows: Vec<Vec<String>> = orders
+                .iter()
+                .map(|o| keys.iter().map(|k| cell(&o[*k])).collect())
+                .collect();
+            table(out, "  ", &keys, &rows).map_err(w)?;
+            for s in symbols {
+                let halted = if state.symbol(s).is_some_and(|x| x.halted) {
+                    " (halted)"
+                } else {
+                    ""
+                };
+                writeln!(out, "\nbook {}{halted}:", r.symbol_name(s)).map_err(w)?;
+                let mut rows = Vec::new();
+                for (side, name) in [(Side::Sell, "ask"), (Side::Buy, "bid")] {
+                    let mut levels = state.depth(s, side);
+                    if side == Side::Sell {
+                        levels.reverse(); // asks worst first, so the spread is in the middle
+                    }
+                    for (price, qty, count) in levels {
+                        rows.push(vec![
+                            name.to_string(),
+                            r.format_price(s, price),
+                            r.format_qty(s, qty),
+                            count.to_string(),
+                        ]);
+                    }
+                }
+                table(out, "  ", &["side", "price", "qty", "orders"], &rows).map_err(w)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn format_scaled(v: u64, scale: u8) -> String {
+    let mut s = String::new();
+    let _ = keel_engine::model::decimal::format_scaled(&mut s, v as u128, scale);
+    s
+}

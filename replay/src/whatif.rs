@@ -1,0 +1,475 @@
+//! `replay what-if DIR (--drop SEQ | --insert-before SEQ --command JSON |
+//! --replace SEQ --command JSON) [--corrections FILE]`.
+//!
+//! Re-executes the alternative history in memory (the journal is untouched):
+//! every journaled command is processed again from genesis at its journaled
+//! timestamp, with the change applied, next to the real history (the
+//! journaled events applied). Reports the first journaled record whose
+//! outcome differs, how many differ, and the end-state difference per
+//! account and asset.
+//!
+//! `--corrections FILE` writes `keel run` JSON lines that, processed after
+//! the real history, move every account's **available** balances to the
+//! alternative's: a `deposit` where the alternative has more, a `withdraw`
+//! where it has less (an `open_account` first for an account only the
+//! alternative has), request ids continuing from each account's last one,
+//! at the last journaled timestamp. Not reconciled: **held** balances (they
+//! belong to open orders, which differ between the histories: cancel or
+//! re-place those orders instead), the order books themselves, request ids,
+//! and assets that exist in only one history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+use keel_engine::edge::json_out::{command_json, event_json};
+use keel_engine::edge::{parse_command_line, Registry};
+use keel_engine::model::{AccountId, Command, CommandKind, Event};
+use keel_engine::{apply, process, Limits, State};
+
+use crate::cli::WhatIfArgs;
+use crate::progress::Progress;
+use crate::render::{kv_text, signed_amount, table};
+use crate::source::{beyond_end, Records};
+use crate::Failure;
+
+#[derive(Clone, Debug)]
+pub enum Change {
+    Drop(u64),
+    InsertBefore(u64, String),
+    Replace(u64, String),
+}
+
+impl Change {
+    fn seq(&self) -> u64 {
+        match self {
+            Change::Drop(s) | Change::InsertBefore(s, _) | Change::Replace(s, _) => *s,
+        }
+    }
+}
+
+/// A record whose outcome differs between the histories.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    pub seq: u64,
+    pub ts: u64,
+    pub command: Command,
+    pub real: Vec<Event>,
+    pub alt: Vec<Event>,
+}
+
+/// Both histories' end states and where they part.
+pub struct Outcome {
+    /// The change, described (`drop sequence 5: deposit ...`).
+    pub change: String,
+    /// The original command at the changed sequence (none for an insert).
+    pub original: Option<(Command, Vec<Event>)>,
+    /// The inserted or replacing command and its alternative events.
+    pub new_command: Option<(Command, u64, Vec<Event>)>,
+    pub first_divergence: Option<Divergence>,
+    pub differing: u64,
+    pub records: u64,
+    pub last_ts: u64,
+    pub real: State,
+    pub alt: State,
+}
+
+/// Balances by (account, asset name): names, because the two histories may
+/// number assets differently.
+pub fn named_balances(state: &State) -> BTreeMap<(AccountId, String), (u64, u64)> {
+    let mut m = BTreeMap::new();
+    for (id, acc) in state.accounts() {
+        for (i, asset) in state.assets().iter().enumerate() {
+            let b = acc.balance(i as u32);
+            m.insert((id, asset.name.to_string()), (b.available, b.held));
+        }
+    }
+    m
+}
+
+pub fn what_if(dir: &Path, limits: Limits, change: &Change) -> Result<Outcome, Failure> {
+    let target = change.seq();
+    if target == 0 {
+        return Err(Failure::input("sequences start at 1"));
+    }
+    if let Change::InsertBefore(_, json) | Change::Replace(_, json) = change {
+        serde_json::from_str::<serde_json::Value>(json)
+            .map_err(|e| Failure::input(format!("--command is not valid JSON: {e}")))?;
+    }
+    let mut records = Records::open(dir, 1)?;
+    let mut real = State::new(limits);
+    let mut alt = State::new(limits);
+    let mut alt_events: Vec<Event> = Vec::with_capacity(256);
+    let mut outcome_change = String::new();
+    let mut original = None;
+    let mut new_command = None;
+    let mut first: Option<Divergence> = None;
+    let (mut differing, mut n, mut last_ts) = (0u64, 0u64, 0u64);
+    let mut progress = Progress::new("what-if", None);
+    let internal = |seq: u64, e: keel_engine::state::ApplyError| {
+        Failure::check(format!(
+            "alternative history: processing sequence {seq} breaks an internal invariant: {e}"
+        ))
+    };
+    while let Some(rec) = records.next_record()? {
+        n += 1;
+        progress.tick(n);
+        let journaled = records.events();
+        let mut skip_original = false;
+        if rec.seq == target {
+            let describe = |r: &Registry, c: &Command| {
+                format!(
+                    "{} account={} request_id={} {}",
+                    c.kind.name(),
+                    c.account,
+                    c.request_id,
+                    kv_text(&command_json(r, c), &["account", "request_id"])
+                )
+                .trim_end()
+                .to_string()
+            };
+            let reg = Registry::from_state(&alt);
+            original = Some((rec.command, journaled.to_vec()));
+            match change {
+                Change::Drop(_) => {
+                    outcome_change = format!(
+                        "drop sequence {}: {}",
+                        rec.seq,
+                        describe(&reg, &rec.command)
+                    );
+                    skip_original = true;
+                }
+                Change::InsertBefore(_, json) | Change::Replace(_, json) => {
+                    let mut reg_in = reg.clone();
+                    let parsed = parse_command_line(json, &mut reg_in)
+                        .map_err(|e| Failure::input(format!("--command: {e}")))?;
+                    let ts = parsed.ts.unwrap_or(rec.ts).max(last_ts);
+                    process(&mut alt, &parsed.command, ts, &mut alt_events)
+                        .map_err(|e| internal(rec.seq, e))?;
+                    let reg_after = Registry::from_state(&alt);
+                    let verb = if matches!(change, Change::Replace(..)) {
+                        skip_original = true;
+                        format!(
+                            "replace sequence {} ({}) with",
+                            rec.seq,
+                            describe(&reg, &rec.command)
+                        )
+                    } else {
+                        original = None;
+                        format!("insert before sequence {}:", rec.seq)
+                    };
+                    outcome_change = format!(
+                        "{verb} {} at ts {ts}",
+                        describe(&reg_after, &parsed.command)
+                    );
+                    new_command = Some((parsed.command, ts, alt_events.clone()));
+                }
+            }
+        }
+        for event in journaled {
+            apply(&mut real, event).map_err(|e| {
+                Failure::check(format!(
+                    "record {}: journaled event {} does not apply to the rebuilt state: {e}",
+                    rec.seq,
+                    event.name()
+                ))
+            })?;
+        }
+        last_ts = rec.ts;
+        if skip_original {
+            continue;
+        }
+        process(&mut alt, &rec.command, rec.ts, &mut alt_events)
+            .map_err(|e| internal(rec.seq, e))?;
+        if alt_events.as_slice() != journaled {
+            differing += 1;
+            if first.is_none() {
+                first = Some(Divergence {
+                    seq: rec.seq,
+                    ts: rec.ts,
+                    command: rec.command,
+                    real: journaled.to_vec(),
+                    alt: alt_events.clone(),
+                });
+            }
+        }
+    }
+    progress.finish();
+    if n < target {
+        return Err(beyond_end(target, n));
+    }
+    Ok(Outcome {
+        change: outcome_change,
+        original,
+        new_command,
+        first_divergence: first,
+        differing,
+        records: n,
+        last_ts,
+        real,
+        alt,
+    })
+}
+
+/// The correcting commands (see the module docs), in account then asset
+/// order, with notes on what they do not reconcile.
+pub fn corrections(o: &Outcome) -> (Vec<(Command, u64)>, Vec<String>) {
+    let real = named_balances(&o.real);
+    let alt = named_balances(&o.alt);
+    let keys: BTreeSet<_> = real.keys().chain(alt.keys()).cloned().collect();
+    let reg = Registry::from_state(&o.real);
+    let mut next: BTreeMap<AccountId, u64> = BTreeMap::new();
+    let mut cmds = Vec::new();
+    let mut notes = Vec::new();
+    for (account, asset_name) in keys {
+        let (ra, rh) = real
+            .get(&(account, asset_name.clone()))
+            .copied()
+            .unwrap_or_default();
+        let (aa, ah) = alt
+            .get(&(account, asset_name.clone()))
+            .copied()
+            .unwrap_or_default();
+        if rh != ah {
+            notes.push(format!(
+                "account {account} {asset_name}: held differs (real {rh}, alternative {ah} minor units): held funds belong to open orders and are not reconciled"
+            ));
+        }
+        if ra == aa {
+            continue;
+        }
+        let Some(asset) = reg.asset_by_name(&asset_name) else {
+            notes.push(format!(
+                "account {account} {asset_name}: the asset does not exist in the real history; not reconciled"
+            ));
+            continue;
+        };
+        let req = next
+            .entry(account)
+            .or_insert_with(|| o.real.account(account).map_or(0, |a| a.last_request_id) + 1);
+        if o.real.account(account).is_none() && *req == 1 {
+            cmds.push((
+                Command {
+                    account,
+                    request_id: 1,
+                    kind: CommandKind::OpenAccount,
+                },
+                o.last_ts,
+            ));
+            *req = 2;
+        }
+        let kind = if aa > ra {
+            CommandKind::Deposit {
+                asset,
+                amount: aa - ra,
+            }
+        } else {
+            CommandKind::Withdraw {
+                asset,
+                amount: ra - aa,
+            }
+        };
+        cmds.push((
+            Command {
+                account,
+                request_id: *req,
+                kind,
+            },
+            o.last_ts,
+        ));
+        *req += 1;
+    }
+    (cmds, notes)
+}
+
+/// Processes `cmds` on a copy of the real end state and checks that every
+/// available balance then equals the alternative's.
+pub fn check_corrections(o: &Outcome, cmds: &[(Command, u64)]) -> Result<(), String> {
+    let mut s = o.real.clone();
+    let mut out = Vec::new();
+    for (c, ts) in cmds {
+        process(&mut s, c, *ts, &mut out).map_err(|e| e.to_string())?;
+        if let Some(Event::Rejected { reason, .. }) = out.last() {
+            return Err(format!(
+                "correction {} was rejected: {reason}",
+                c.kind.name()
+            ));
+        }
+    }
+    let got = named_balances(&s);
+    let want = named_balances(&o.alt);
+    for (k, (wa, _)) in &want {
+        let ga = got.get(k).map_or(0, |b| b.0);
+        if ga != *wa && Registry::from_state(&o.real).asset_by_name(&k.1).is_some() {
+            return Err(format!(
+                "account {} {}: available {ga} after corrections, alternative {wa}",
+                k.0, k.1
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: &WhatIfArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
+    let change = match (a.drop, a.insert_before, a.replace, &a.command) {
+        (Some(s), None, None, None) => Change::Drop(s),
+        (Some(_), None, None, Some(_)) => {
+            return Err(Failure::input("--drop takes no --command"))
+        }
+        (None, Some(s), None, Some(c)) => Change::InsertBefore(s, c.clone()),
+        (None, None, Some(s), Some(c)) => Change::Replace(s, c.clone()),
+        _ => {
+            return Err(Failure::input(
+                "give one of --drop SEQ, --insert-before SEQ --command JSON, --replace SEQ --command JSON",
+            ))
+        }
+    };
+    let o = what_if(&a.dir, limits, &change)?;
+    let correction_text = match &a.corrections {
+        Some(path) => {
+            let (cmds, notes) = corrections(&o);
+            check_corrections(&o, &cmds).map_err(|e| {
+                Failure::check(format!("internal error: the corrections do not reproduce the alternative balances: {e}"))
+            })?;
+            let reg = Registry::from_state(&o.real);
+            let mut text = String::new();
+            for (c, ts) in &cmds {
+                let mut v = command_json(&reg, c);
+                v["ts"] = (*ts).into();
+                text.push_str(&v.to_string());
+                text.push('\n');
+            }
+            std::fs::write(path, text).map_err(|e| {
+                Failure::input(format!(
+                    "cannot write corrections to {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Some((path.clone(), cmds.len(), notes))
+        }
+        None => None,
+    };
+    report(&o, correction_text, out).map_err(Failure::output)
+}
+
+fn report(
+    o: &Outcome,
+    corrections: Option<(std::path::PathBuf, usize, Vec<String>)>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    // Render with whichever history knows more assets and symbols.
+    let reg = if o.alt.assets().len() + o.alt.symbols().len()
+        > o.real.assets().len() + o.real.symbols().len()
+    {
+        Registry::from_state(&o.alt)
+    } else {
+        Registry::from_state(&o.real)
+    };
+    let events = |out: &mut dyn Write, title: &str, list: &[Event]| -> std::io::Result<()> {
+        writeln!(out, "  {title}:")?;
+        if list.is_empty() {
+            writeln!(out, "    (no record)")?;
+        }
+        for e in list {
+            writeln!(
+                out,
+                "    {:<16} {}",
+                e.name(),
+                kv_text(&event_json(&reg, e), &[])
+            )?;
+        }
+        Ok(())
+    };
+    writeln!(out, "what-if: {}", o.change)?;
+    writeln!(
+        out,
+        "re-executed {} journaled records (journal untouched)",
+        o.records
+    )?;
+    if let Some((_, ts, evs)) = &o.new_command {
+        writeln!(out, "\nthe new command at ts {ts}:")?;
+        events(out, "alternative events", evs)?;
+    }
+    if let (Some((_, evs)), true) = (&o.original, o.new_command.is_none()) {
+        writeln!(out, "\nthe dropped command's journaled events:")?;
+        events(out, "real", evs)?;
+    }
+    match &o.first_divergence {
+        None => writeln!(
+            out,
+            "\nno divergence: every other journaled record has the same events in both histories"
+        )?,
+        Some(d) => {
+            writeln!(
+                out,
+                "\nfirst divergence at sequence {} (ts {}): {} account={} request_id={} {}",
+                d.seq,
+                d.ts,
+                d.command.kind.name(),
+                d.command.account,
+                d.command.request_id,
+                kv_text(&command_json(&reg, &d.command), &["account", "request_id"])
+            )?;
+            events(out, "real (journaled)", &d.real)?;
+            events(out, "alternative", &d.alt)?;
+            writeln!(
+                out,
+                "records with a different outcome: {} of {}",
+                o.differing, o.records
+            )?;
+        }
+    }
+    writeln!(out, "\nend-state difference (per account and asset):")?;
+    let real = named_balances(&o.real);
+    let alt = named_balances(&o.alt);
+    let keys: BTreeSet<_> = real.keys().chain(alt.keys()).cloned().collect();
+    let mut rows = Vec::new();
+    for k in keys {
+        let (ra, rh) = real.get(&k).copied().unwrap_or_default();
+        let (aa, ah) = alt.get(&k).copied().unwrap_or_default();
+        if (ra, rh) == (aa, ah) {
+            continue;
+        }
+        let asset = reg.asset_by_name(&k.1).unwrap_or(u32::MAX);
+        rows.push(vec![
+            k.0.to_string(),
+            k.1.clone(),
+            reg.format_amount(asset, ra),
+            reg.format_amount(asset, aa),
+            signed_amount(&reg, asset, aa as i128 - ra as i128),
+            reg.format_amount(asset, rh),
+            reg.format_amount(asset, ah),
+        ]);
+    }
+    if rows.is_empty() {
+        writeln!(out, "  none: every balance is the same")?;
+    } else {
+        table(
+            out,
+            "  ",
+            &[
+                "account",
+                "asset",
+                "available_real",
+                "available_alt",
+                "change",
+                "held_real",
+                "held_alt",
+            ],
+            &rows,
+        )?;
+    }
+    writeln!(out, "digest real        {}", o.real.digest())?;
+    writeln!(out, "digest alternative {}", o.alt.digest())?;
+    if let Some((path, n, notes)) = corrections {
+        writeln!(
+            out,
+            "\ncorrections: wrote {n} commands to {} (checked: processed after the real history they give the alternative available balances)",
+            path.display()
+        )?;
+        for note in notes {
+            writeln!(out, "  note: {note}")?;
+        }
+    }
+    Ok(())
+}
