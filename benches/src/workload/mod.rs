@@ -1,6 +1,7 @@
 //! Workloads: command streams generated before timing starts and held in
 //! memory.
 
+pub mod lobster;
 pub mod synthetic;
 
 use keel_engine::{Command, Limits, State};
