@@ -285,9 +285,10 @@ impl BookSide {
 
     /// Levels from best to worst.
     pub fn iter_best_first(&self) -> BestFirst<'_> {
+        // `next` scans from the window's best end; nothing is scanned until then.
         BestFirst {
             side: self,
-            window: self.window_next(self.window_start()),
+            window: self.window_start(),
             outside: self.outside.len(),
         }
     }

@@ -2,6 +2,8 @@
 //! backward-shift deletion). It is sized once for the order capacity at a
 //! load of at most 2/3, never rehashes and never allocates, and keeps no
 //! tombstones. Lookups are deterministic; iteration is never needed.
+//! The bucket count and home function are internal: nothing observable
+//! depends on them.
 
 use crate::model::OrderId;
 
@@ -13,16 +15,20 @@ pub struct OrderIndex {
     keys: Box<[OrderId]>,
     slots: Box<[u32]>,
     len: usize,
+    /// Largest power of two ≤ the bucket count, minus one.
+    home_mask: usize,
 }
 
 impl OrderIndex {
     /// A table for at most `capacity` orders.
     pub fn with_capacity(capacity: usize) -> OrderIndex {
         let buckets = (capacity + capacity / 2).max(16);
+        let home_mask = (1usize << (usize::BITS - 1 - buckets.leading_zeros())) - 1;
         OrderIndex {
             keys: vec![EMPTY; buckets].into_boxed_slice(),
             slots: vec![0; buckets].into_boxed_slice(),
             len: 0,
+            home_mask,
         }
     }
 
@@ -34,12 +40,14 @@ impl OrderIndex {
         self.len == 0
     }
 
-    /// The bucket an id hashes to: Fibonacci hashing, then a multiply-shift
-    /// into `0..buckets` (no power-of-two rounding, so no wasted memory).
+    /// The bucket an id starts probing at: its low bits. Order ids are
+    /// sequential, so the live ids form a moving window that maps onto
+    /// neighbouring buckets without collisions (and stays in cache), and no
+    /// division is needed. Probes may run past the power-of-two range into
+    /// the rest of the table, which is 1.5× the capacity.
     #[inline]
     fn home(&self, id: OrderId) -> usize {
-        let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h as u128 * self.keys.len() as u128) >> 64) as usize
+        id as usize & self.home_mask
     }
 
     #[inline]
