@@ -43,7 +43,7 @@ use std::path::Path;
 
 pub use durability::Durability;
 pub use error::{AppendError, CorruptionError, OpenError, ReadError, RepairError};
-pub use reader::{chain_at, Reader, Record};
+pub use reader::{chain_at, Reader, Record, RecordRef};
 pub use recovery::RecoveryReport;
 pub use repair::{truncate_at, TruncateReport, BACKUP_MAGIC};
 pub use tail::Tailer;

@@ -1,6 +1,5 @@
 //! Read committed records, from any sequence, while a writer may be running.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,6 +21,39 @@ pub struct Record {
     pub batch_chain: [u8; 32],
 }
 
+/// A committed record borrowed from the reader (zero-copy: the payload
+/// points into the mapped segment). Valid until the reader is used again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Its sequence.
+    pub seq: u64,
+    /// Its payload.
+    pub payload: &'a [u8],
+    /// Chain value of the commit batch that contains it.
+    pub batch_chain: [u8; 32],
+}
+
+impl RecordRef<'_> {
+    /// An owned copy.
+    pub fn to_record(&self) -> Record {
+        Record {
+            seq: self.seq,
+            payload: self.payload.to_vec(),
+            batch_chain: self.batch_chain,
+        }
+    }
+}
+
+/// Where a buffered record's payload lies: a range of the current segment's
+/// map, or (for a batch that started in an earlier segment) of a spill buffer.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    seq: u64,
+    start: usize,
+    len: usize,
+    owned: bool,
+}
+
 struct Current {
     path: PathBuf,
     map: Mmap,
@@ -37,8 +69,21 @@ pub struct Reader {
     cur: Option<Current>,
     pos: usize,
     expected: u64,
-    pending: Vec<(u64, Vec<u8>)>,
-    ready: VecDeque<Record>,
+    /// Records of the batch being read (not yet proven committed).
+    pending: Vec<Entry>,
+    /// Payload bytes of `pending` entries with `owned` set.
+    pending_spill: Vec<u8>,
+    /// Records of the last committed batch; `ready[ready_head..]` are still
+    /// to be returned. Non-owned entries point into `cur`'s map: `step` (the
+    /// only thing that changes segment) runs only once they are all returned.
+    ready: Vec<Entry>,
+    /// Payload bytes of `ready` entries with `owned` set.
+    ready_spill: Vec<u8>,
+    ready_head: usize,
+    ready_chain: [u8; 32],
+    /// Records up to this sequence had their CRC checked by a full scan
+    /// already (see [`Reader::crc_checked_through`]).
+    crc_checked_through: u64,
     dead: bool,
 }
 
@@ -100,6 +145,25 @@ fn map_segment(path: &Path) -> Result<Option<Mmap>, ReadError> {
     })
 }
 
+/// [`format::parse_frame`] for a record frame whose CRC a full scan has
+/// already verified: the same checks but the CRC.
+fn parse_checked_record(buf: &[u8], off: usize, word: u32) -> Frame {
+    let len = (word & format::LEN_MASK) as usize;
+    let frame_len = format::record_frame_len(len);
+    if off.checked_add(frame_len).is_none_or(|e| e > buf.len()) {
+        return Frame::Invalid("record extends past the end of the segment");
+    }
+    let f = &buf[off..off + frame_len];
+    if f[REC_PAYLOAD_OFFSET + len..].iter().any(|&b| b != 0) {
+        return Frame::Invalid("record padding is not zero");
+    }
+    Frame::Record {
+        seq: format::get_u64(f, format::REC_SEQ_OFFSET),
+        payload_len: len,
+        frame_len,
+    }
+}
+
 impl Reader {
     pub(crate) fn new(dir: &Path, from_seq: u64) -> Reader {
         Reader {
@@ -109,7 +173,12 @@ impl Reader {
             pos: 0,
             expected: 0,
             pending: Vec::new(),
-            ready: VecDeque::new(),
+            pending_spill: Vec::new(),
+            ready: Vec::new(),
+            ready_spill: Vec::new(),
+            ready_head: 0,
+            ready_chain: [0; 32],
+            crc_checked_through: 0,
             dead: false,
         }
     }
@@ -134,6 +203,17 @@ impl Reader {
                     found_seq: h.first_seq,
                 }
                 .into());
+            }
+        }
+        // The batch being read continues here: copy what the old map holds
+        // of it (rare: only batches spanning a segment roll).
+        if let Some(old) = &self.cur {
+            for e in self.pending.iter_mut().filter(|e| !e.owned) {
+                let start = self.pending_spill.len();
+                self.pending_spill
+                    .extend_from_slice(&old.map[e.start..e.start + e.len]);
+                e.start = start;
+                e.owned = true;
             }
         }
         self.expected = h.first_seq;
@@ -204,13 +284,24 @@ impl Reader {
         if word == 0 {
             // End of data here. If the next segment exists the writer has
             // rolled, but re-check this word after seeing it (no lost record).
+            if cur.first_seq == self.expected {
+                // No record here yet: the writer cannot have rolled.
+                return Ok(load_word(&cur.map, pos) != 0);
+            }
             let path = self.dir.join(format::segment_file_name(self.expected));
-            if cur.first_seq == self.expected || !path.exists() || load_word(&cur.map, pos) != 0 {
+            if !path.exists() || load_word(&cur.map, pos) != 0 {
                 return Ok(load_word(&cur.map, pos) != 0);
             }
             return self.next_segment();
         }
-        match format::parse_frame(&cur.map, pos, word) {
+        let frame = if self.expected <= self.crc_checked_through
+            && word >> format::KIND_SHIFT == format::KIND_RECORD
+        {
+            parse_checked_record(&cur.map, pos, word)
+        } else {
+            format::parse_frame(&cur.map, pos, word)
+        };
+        match frame {
             Frame::Record {
                 seq,
                 payload_len,
@@ -226,9 +317,12 @@ impl Reader {
                     .into());
                 }
                 if seq >= self.from_seq {
-                    let p =
-                        &cur.map[pos + REC_PAYLOAD_OFFSET..pos + REC_PAYLOAD_OFFSET + payload_len];
-                    self.pending.push((seq, p.to_vec()));
+                    self.pending.push(Entry {
+                        seq,
+                        start: pos + REC_PAYLOAD_OFFSET,
+                        len: payload_len,
+                        owned: false,
+                    });
                 }
                 self.expected += 1;
                 self.pos += frame_len;
@@ -246,17 +340,25 @@ impl Reader {
                     }
                     .into());
                 }
-                for (seq, payload) in self.pending.drain(..) {
-                    assert!(
-                        seq >= m.first_seq && seq <= m.last_seq,
-                        "record {seq} outside its batch"
-                    );
-                    self.ready.push_back(Record {
-                        seq,
-                        payload,
-                        batch_chain: m.chain,
-                    });
+                // Pending sequences are contiguous (checked above), so the
+                // first and last bound them all.
+                if let (Some(a), Some(b)) = (self.pending.first(), self.pending.last()) {
+                    for seq in [a.seq, b.seq] {
+                        assert!(
+                            seq >= m.first_seq && seq <= m.last_seq,
+                            "record {seq} outside its batch"
+                        );
+                    }
                 }
+                debug_assert_eq!(self.ready_head, self.ready.len(), "step with records ready");
+                // The batch is committed: it becomes the ready one, and the
+                // old ready buffers (all returned) are reused for the next.
+                std::mem::swap(&mut self.pending, &mut self.ready);
+                std::mem::swap(&mut self.pending_spill, &mut self.ready_spill);
+                self.pending.clear();
+                self.pending_spill.clear();
+                self.ready_head = 0;
+                self.ready_chain = m.chain;
                 self.pos += MARKER_LEN;
                 Ok(true)
             }
@@ -271,17 +373,25 @@ impl Reader {
         }
     }
 
-    /// Next committed record, if one is available now.
-    pub fn try_next(&mut self) -> Result<Option<Record>, ReadError> {
-        loop {
-            if let Some(r) = self.ready.pop_front() {
-                return Ok(Some(r));
-            }
+    /// Declares that every record up to `seq` had its CRC verified by a full
+    /// scan of this journal just before (`keel_journal::verify`, or the
+    /// recovery `Journal::open` does), so this reader need not compute it
+    /// again. Sequence, bounds, padding and commit-marker checks still run;
+    /// records after `seq` (appended since the scan) are CRC-checked as usual.
+    pub fn crc_checked_through(&mut self, seq: u64) -> &mut Self {
+        self.crc_checked_through = seq;
+        self
+    }
+
+    /// Next committed record, if one is available now, borrowed from the
+    /// mapped segment (no copy, no allocation).
+    pub fn try_next_ref(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
+        while self.ready_head == self.ready.len() {
             if self.dead {
                 return Ok(None);
             }
             match self.step() {
-                Ok(true) => continue,
+                Ok(true) => {}
                 Ok(false) => return Ok(None),
                 Err(e) => {
                     self.dead = true;
@@ -289,15 +399,37 @@ impl Reader {
                 }
             }
         }
+        let e = self.ready[self.ready_head];
+        self.ready_head += 1;
+        let payload = if e.owned {
+            &self.ready_spill[e.start..e.start + e.len]
+        } else {
+            let cur = self
+                .cur
+                .as_ref()
+                .expect("ready records lie in the current segment");
+            &cur.map[e.start..e.start + e.len]
+        };
+        Ok(Some(RecordRef {
+            seq: e.seq,
+            payload,
+            batch_chain: self.ready_chain,
+        }))
+    }
+
+    /// Next committed record, if one is available now (an owned copy of
+    /// [`Reader::try_next_ref`]'s).
+    pub fn try_next(&mut self) -> Result<Option<Record>, ReadError> {
+        Ok(self.try_next_ref()?.map(|r| r.to_record()))
     }
 
     /// Sequence of the next record this reader would return.
     pub fn position(&self) -> u64 {
-        self.ready.front().map_or_else(
+        self.ready.get(self.ready_head).map_or_else(
             || {
                 self.pending
                     .first()
-                    .map_or(self.expected.max(self.from_seq), |p| p.0)
+                    .map_or(self.expected.max(self.from_seq), |p| p.seq)
             },
             |r| r.seq,
         )

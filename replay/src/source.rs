@@ -58,7 +58,9 @@ pub struct Records {
     reader: Reader,
     expected: u64,
     events: Vec<Event>,
+    /// A copy of the last payload, kept only if asked (reused buffer).
     payload: Vec<u8>,
+    keep_payload: bool,
 }
 
 impl Records {
@@ -73,12 +75,25 @@ impl Records {
             expected: from,
             events: Vec::with_capacity(256),
             payload: Vec::new(),
+            keep_payload: false,
         })
+    }
+
+    /// Records up to `seq` had their CRCs checked by a full journal scan
+    /// just before (see [`Reader::crc_checked_through`]).
+    pub fn crc_checked_through(&mut self, seq: u64) {
+        self.reader.crc_checked_through(seq);
+    }
+
+    /// Keep a copy of each record's raw payload for [`Records::payload`]
+    /// (off by default: records are decoded straight from the journal map).
+    pub fn keep_payloads(&mut self, keep: bool) {
+        self.keep_payload = keep;
     }
 
     /// The next committed record, or `None` at the end.
     pub fn next_record(&mut self) -> Result<Option<Rec>, Failure> {
-        let r = match self.reader.try_next() {
+        let r = match self.reader.try_next_ref() {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
             Err(e) => return Err(Failure::read(&self.dir, e)),
@@ -90,9 +105,12 @@ impl Records {
             )));
         }
         self.expected += 1;
-        let (ts, command) = record::decode_into(&r.payload, &mut self.events)
+        let (ts, command) = record::decode_into(r.payload, &mut self.events)
             .map_err(|e| Failure::check(format!("record {}: {e}", r.seq)))?;
-        self.payload = r.payload;
+        if self.keep_payload {
+            self.payload.clear();
+            self.payload.extend_from_slice(r.payload);
+        }
         Ok(Some(Rec {
             seq: r.seq,
             ts,
@@ -105,8 +123,10 @@ impl Records {
         &self.events
     }
 
-    /// The raw payload of the record last returned.
+    /// The raw payload of the record last returned (needs
+    /// [`Records::keep_payloads`]).
     pub fn payload(&self) -> &[u8] {
+        debug_assert!(self.keep_payload, "Records::payload without keep_payloads");
         &self.payload
     }
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use keel_engine::edge::Registry;
-use keel_engine::model::{AccountId, AssetId, Side, SymbolId, TimeInForce};
+use keel_engine::model::{AccountId, AssetId, OrderId, Side, SymbolId, TimeInForce};
 use keel_engine::{Limits, State};
 use serde_json::{json, Value};
 
@@ -82,13 +82,27 @@ pub fn tif_name(t: TimeInForce) -> String {
     }
 }
 
-/// Open orders as JSON objects (in account, then order-id order).
-pub fn orders_json(
+/// One open order, formatted.
+struct OrderRow {
+    order: OrderId,
+    account: AccountId,
+    symbol: String,
+    side: &'static str,
+    price: String,
+    remaining: String,
+    reserved: String,
+    reserved_asset: String,
+    tif: String,
+    post_only: bool,
+}
+
+/// Open orders (in account, then order-id order).
+fn order_rows(
     state: &State,
     r: &Registry,
     account: Option<AccountId>,
     symbol: Option<SymbolId>,
-) -> Vec<Value> {
+) -> Vec<OrderRow> {
     let mut rows = Vec::new();
     for (id, _) in state.accounts() {
         if account.is_some_and(|a| a != id) {
@@ -102,21 +116,50 @@ pub fn orders_json(
                 Side::Buy => s.quote,
                 Side::Sell => s.base,
             });
-            rows.push(json!({
-                "order": o.id,
-                "account": o.account,
-                "symbol": r.symbol_name(o.symbol),
-                "side": side_name(o.side),
-                "price": r.format_price(o.symbol, o.price),
-                "remaining": r.format_qty(o.symbol, o.remaining),
-                "reserved": hold_asset.map_or_else(|| o.reserved.to_string(), |a| r.format_amount(a, o.reserved)),
-                "reserved_asset": hold_asset.map_or_else(String::new, |a| r.asset_name(a)),
-                "tif": tif_name(o.tif()),
-                "post_only": o.post_only,
-            }));
+            rows.push(OrderRow {
+                order: o.id,
+                account: o.account,
+                symbol: r.symbol_name(o.symbol),
+                side: side_name(o.side),
+                price: r.format_price(o.symbol, o.price),
+                remaining: r.format_qty(o.symbol, o.remaining),
+                reserved: hold_asset.map_or_else(
+                    || o.reserved.to_string(),
+                    |a| r.format_amount(a, o.reserved),
+                ),
+                reserved_asset: hold_asset.map_or_else(String::new, |a| r.asset_name(a)),
+                tif: tif_name(o.tif()),
+                post_only: o.post_only,
+            });
         }
     }
     rows
+}
+
+/// Open orders as JSON objects (in account, then order-id order).
+pub fn orders_json(
+    state: &State,
+    r: &Registry,
+    account: Option<AccountId>,
+    symbol: Option<SymbolId>,
+) -> Vec<Value> {
+    order_rows(state, r, account, symbol)
+        .into_iter()
+        .map(|o| {
+            json!({
+                "order": o.order,
+                "account": o.account,
+                "symbol": o.symbol,
+                "side": o.side,
+                "price": o.price,
+                "remaining": o.remaining,
+                "reserved": o.reserved,
+                "reserved_asset": o.reserved_asset,
+                "tif": o.tif,
+                "post_only": o.post_only,
+            })
+        })
+        .collect()
 }
 
 fn depth_json(state: &State, r: &Registry, symbol: SymbolId, side: Side) -> Vec<Value> {
@@ -127,13 +170,6 @@ fn depth_json(state: &State, r: &Registry, symbol: SymbolId, side: Side) -> Vec<
             json!({"price": r.format_price(symbol, price), "qty": r.format_qty(symbol, qty), "orders": count})
         })
         .collect()
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
@@ -167,7 +203,6 @@ pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fai
         .and_then(|s| r.symbol_spec(s))
         .map(|s| vec![s.base, s.quote]);
     let balance_rows = balances(state, a.account, assets.as_deref());
-    let orders = orders_json(state, &r, a.account, symbol);
     let symbols: Vec<SymbolId> = match symbol {
         Some(s) => vec![s],
         None => (0..state.symbols().len() as SymbolId).collect(),
@@ -189,7 +224,7 @@ pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fai
                     "available": r.format_amount(b.asset, b.available),
                     "held": r.format_amount(b.asset, b.held),
                 })).collect::<Vec<_>>(),
-                "orders": orders,
+                "orders": orders_json(state, &r, a.account, symbol),
                 "books": symbols.iter().map(|&s| json!({
                     "symbol": r.symbol_name(s),
                     "halted": state.symbol(s).is_some_and(|x| x.halted),
@@ -247,9 +282,20 @@ pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fai
                 "reserved",
                 "tif",
             ];
-            let rows: Vec<Vec<String>> = orders
-                .iter()
-                .map(|o| keys.iter().map(|k| cell(&o[*k])).collect())
+            let rows: Vec<Vec<String>> = order_rows(state, &r, a.account, symbol)
+                .into_iter()
+                .map(|o| {
+                    vec![
+                        o.order.to_string(),
+                        o.account.to_string(),
+                        o.symbol,
+                        o.side.to_string(),
+                        o.price,
+                        o.remaining,
+                        o.reserved,
+                        o.tif,
+                    ]
+                })
                 .collect();
             table(out, "  ", &keys, &rows).map_err(w)?;
             for s in symbols {

@@ -46,6 +46,18 @@ pub fn rebuild(
     limits: Limits,
     to_seq: Option<u64>,
 ) -> Result<(State, u64, u64, snapshot::LoadOutcome), StartError> {
+    rebuild_checked(dir, limits, to_seq, 0)
+}
+
+/// [`rebuild`], where records up to `crc_checked_through` had their CRCs
+/// verified by a full scan just before (`Journal::open` does one), so the
+/// reader skips recomputing them. Records are read zero-copy from the map.
+fn rebuild_checked(
+    dir: &Path,
+    limits: Limits,
+    to_seq: Option<u64>,
+    crc_checked_through: u64,
+) -> Result<(State, u64, u64, snapshot::LoadOutcome), StartError> {
     let outcome = snapshot::load_newest(dir, limits, to_seq);
     let (mut state, from_seq) = match &outcome.loaded {
         Some(s) => (s.state.clone(), s.seq + 1),
@@ -55,6 +67,7 @@ pub fn rebuild(
         dir: dir.to_owned(),
         source,
     })?;
+    reader.crc_checked_through(crc_checked_through);
     let mut events = Vec::with_capacity(256);
     let (mut last_ts, mut applied, mut expected) = (
         outcome.loaded.as_ref().map_or(0, |s| s.ts_ns),
@@ -65,7 +78,7 @@ pub fn rebuild(
         if to_seq.is_some_and(|t| expected > t) {
             break;
         }
-        let rec = match reader.try_next() {
+        let rec = match reader.try_next_ref() {
             Ok(Some(r)) => r,
             Ok(None) => break,
             Err(e) => {
@@ -82,12 +95,11 @@ pub fn rebuild(
             "journal reader skipped from {expected} to {}",
             rec.seq
         );
-        let (ts, _command) = record::decode_into(&rec.payload, &mut events).map_err(|source| {
-            StartError::Record {
+        let (ts, _command) =
+            record::decode_into(rec.payload, &mut events).map_err(|source| StartError::Record {
                 seq: rec.seq,
                 source,
-            }
-        })?;
+            })?;
         for event in &events {
             apply(&mut state, event).map_err(|source| StartError::Replay {
                 seq: rec.seq,
@@ -109,7 +121,14 @@ pub fn recover(config: &Config) -> Result<Recovered, StartError> {
             dir: dir.clone(),
             source,
         })?;
-    let (mut state, last_ts_ns, records_applied, snapshot) = rebuild(&dir, config.limits(), None)?;
+    // Journal::open just scanned (CRC-checked) every committed record, and
+    // holds the writer lock: nothing can change them under the rebuild.
+    let (mut state, last_ts_ns, records_applied, snapshot) = rebuild_checked(
+        &dir,
+        config.limits(),
+        None,
+        report.last_sequence.unwrap_or(0),
+    )?;
     // Boundary check: a recovered state satisfies every invariant, or the
     // journal holds events this core would never have decided.
     state
