@@ -44,11 +44,13 @@ fn check_level_capacity(
     side: Side,
     price: u64,
 ) -> Result<(), RejectReason> {
-    let exists = state.books[symbol as usize]
-        .side(side)
-        .find(price)
-        .is_some();
-    if !exists && state.levels.is_full() {
+    // Cheap test first: levels are almost never all in use.
+    if state.levels.is_full()
+        && state.books[symbol as usize]
+            .side(side)
+            .find(price)
+            .is_none()
+    {
         return Err(RejectReason::LevelCapacity {
             max_levels: state.limits.max_levels,
         });
