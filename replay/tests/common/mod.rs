@@ -1,5 +1,6 @@
-//! Test helpers: write journals in-process exactly as `keel run` does
-//! (Engine + JSON command lines), and run the `replay` binary.
+//! Test helpers: write journals with `keel run` (or, when its binary is not
+//! built, in-process through the same engine and JSON edge), and run the
+//! `replay` binary.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -62,9 +63,59 @@ pub fn config(dir: &Path, batch_max: u32) -> Config {
     Config::parse(&config_text(dir, batch_max), Path::new("test.toml")).expect("test config")
 }
 
-/// Runs `lines` (keel run JSON lines) through an engine writing to `dir`;
-/// returns the final digest. Malformed lines panic.
+/// The `keel` binary, built beside `replay` (as `cargo test --workspace`
+/// does), if it is there.
+pub fn keel_bin() -> Option<PathBuf> {
+    let bin = replay_bin().parent()?.join("keel");
+    bin.is_file().then_some(bin)
+}
+
+/// Writes a journal in `dir` from `lines` (keel run JSON lines) and returns
+/// the final digest. It runs the real `keel run` binary when it is built
+/// beside `replay`; otherwise (e.g. `cargo test -p keel-replay` alone) it
+/// runs the same engine and JSON edge in-process, and says so.
 pub fn write_journal(dir: &Path, lines: &[String], batch_max: u32) -> String {
+    match keel_bin() {
+        Some(keel) => write_journal_with_keel_run(&keel, dir, lines, batch_max),
+        None => {
+            eprintln!("note: no keel binary beside replay; writing the journal in-process (build with `cargo test --workspace` to use `keel run`)");
+            write_journal_in_process(dir, lines, batch_max)
+        }
+    }
+}
+
+/// `keel run --config C --input I --output O` on a fresh journal.
+pub fn write_journal_with_keel_run(keel: &Path, dir: &Path, lines: &[String], batch_max: u32) -> String {
+    let work = dir.parent().expect("journal dir has a parent");
+    std::fs::create_dir_all(work).unwrap();
+    let tag = dir.file_name().and_then(|n| n.to_str()).unwrap_or("journal");
+    let config = work.join(format!("{tag}.keel.toml"));
+    let input = work.join(format!("{tag}.input.jsonl"));
+    let output = work.join(format!("{tag}.output.jsonl"));
+    std::fs::write(&config, config_text(dir, batch_max)).unwrap();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(keel)
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .stdin(Stdio::null())
+        .output()
+        .expect("keel runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "keel run failed ({}): {stderr}", out.status);
+    stderr
+        .rsplit("digest ")
+        .next()
+        .map(|d| d.trim().to_string())
+        .filter(|d| d.len() == 64)
+        .unwrap_or_else(|| panic!("no digest in keel run's summary: {stderr}"))
+}
+
+/// The same as `keel run`, in-process: Engine + the JSON edge.
+pub fn write_journal_in_process(dir: &Path, lines: &[String], batch_max: u32) -> String {
     let config = config(dir, batch_max);
     let engine = Engine::start(&config).expect("engine starts");
     let mut registry = engine.query(Registry::from_state).expect("registry");
