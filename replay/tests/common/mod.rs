@@ -85,10 +85,18 @@ pub fn write_journal(dir: &Path, lines: &[String], batch_max: u32) -> String {
 }
 
 /// `keel run --config C --input I --output O` on a fresh journal.
-pub fn write_journal_with_keel_run(keel: &Path, dir: &Path, lines: &[String], batch_max: u32) -> String {
+pub fn write_journal_with_keel_run(
+    keel: &Path,
+    dir: &Path,
+    lines: &[String],
+    batch_max: u32,
+) -> String {
     let work = dir.parent().expect("journal dir has a parent");
     std::fs::create_dir_all(work).unwrap();
-    let tag = dir.file_name().and_then(|n| n.to_str()).unwrap_or("journal");
+    let tag = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("journal");
     let config = work.join(format!("{tag}.keel.toml"));
     let input = work.join(format!("{tag}.input.jsonl"));
     let output = work.join(format!("{tag}.output.jsonl"));
@@ -105,7 +113,11 @@ pub fn write_journal_with_keel_run(keel: &Path, dir: &Path, lines: &[String], ba
         .output()
         .expect("keel runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "keel run failed ({}): {stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "keel run failed ({}): {stderr}",
+        out.status
+    );
     stderr
         .rsplit("digest ")
         .next()
