@@ -17,7 +17,7 @@ mod peers;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use peers::*;
 
 const SEED: u64 = 1;
@@ -35,44 +35,35 @@ fn keel_pass(w: &PeerWorkload, base: &keel_engine::State) -> Duration {
     t.elapsed()
 }
 
-fn lobster_pass(w: &PeerWorkload) -> Duration {
-    let mut p = LobsterPeer::new();
+/// Runs the setup through `peer`, then times the measured operations. Fills
+/// go into a reused buffer, cleared after each operation.
+fn timed_pass<P>(
+    w: &PeerWorkload,
+    mut peer: P,
+    apply: impl Fn(&mut P, &Op, &mut Vec<Fill>),
+) -> Duration {
     let mut fills = Vec::with_capacity(1 << 16);
     for op in &w.setup_ops {
-        p.apply(op, &mut fills);
+        apply(&mut peer, op, &mut fills);
     }
     let t = Instant::now();
     for op in &w.ops {
-        p.apply(op, &mut fills);
+        apply(&mut peer, op, &mut fills);
         fills.clear();
     }
     t.elapsed()
+}
+
+fn lobster_pass(w: &PeerWorkload) -> Duration {
+    timed_pass(w, LobsterPeer::new(), |p, op, fills| p.apply(op, fills))
 }
 
 fn matchcore_pass(w: &PeerWorkload) -> Duration {
-    let mut p = MatchcorePeer::new();
-    let mut fills = Vec::with_capacity(1 << 16);
-    for op in &w.setup_ops {
-        p.apply(op, &mut fills);
-    }
-    let t = Instant::now();
-    for op in &w.ops {
-        p.apply(op, &mut fills);
-        fills.clear();
-    }
-    t.elapsed()
+    timed_pass(w, MatchcorePeer::new(), |p, op, fills| p.apply(op, fills))
 }
 
 fn orderbook_rs_pass(w: &PeerWorkload) -> Duration {
-    let mut p = OrderbookRsPeer::new(false);
-    for op in &w.setup_ops {
-        p.apply(op);
-    }
-    let t = Instant::now();
-    for op in &w.ops {
-        p.apply(op);
-    }
-    t.elapsed()
+    timed_pass(w, OrderbookRsPeer::new(false), |p, op, _| p.apply(op))
 }
 
 fn bench(c: &mut Criterion) {
@@ -95,7 +86,6 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| orderbook_rs_pass(&w)).sum())
     });
     g.finish();
-    let _ = BatchSize::SmallInput;
 }
 
 fn median_ns_per_op(mut pass: impl FnMut() -> Duration, ops: usize) -> f64 {
