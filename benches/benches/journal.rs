@@ -18,77 +18,103 @@ const SIZES: [usize; 2] = [64, 256];
 /// Commits made before timing starts, by both stores.
 const WARMUP_COMMITS: usize = 8;
 
-fn journal_run(durability: Durability, size: usize, per_commit: u64, iters: u64) -> Duration {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = JournalConfig {
-        dir: dir.path().to_path_buf(),
-        segment_size_bytes: 64 << 20,
-        max_record_bytes: 4096,
-        durability,
-    };
-    let (mut j, _) = Journal::open(cfg).expect("open journal");
-    let payload = vec![0x5Au8; size];
-    // A fresh journal's background preparer immediately builds the next
-    // 64 MiB segment (fallocate + prefault, ~20 ms of page faulting and the
-    // I/O that follows). In steady state that happens once per segment, so
-    // let it finish before timing; otherwise short runs mostly measure it.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // Warm up: the first syncs after an open are slow (tens of ms on this
-    // VM); a running journal pays them once, not per measurement.
-    for _ in 0..WARMUP_COMMITS {
-        j.append(&payload).expect("append");
-        j.commit().expect("commit");
-    }
-    let start = Instant::now();
-    for _ in 0..iters {
-        for _ in 0..per_commit {
-            j.append(std::hint::black_box(&payload)).expect("append");
-        }
-        j.commit().expect("commit");
-    }
-    let t = start.elapsed();
-    drop(j);
-    t
+/// One journal, open for a whole benchmark: criterion's samples append to it
+/// in turn, so it is measured in steady state (rolls to prepared segments
+/// included), not the first commit of a fresh directory.
+struct JournalFixture {
+    j: Journal,
+    payload: Vec<u8>,
+    _dir: tempfile::TempDir,
 }
 
-fn sqlite_run(sync: &str, size: usize, per_commit: u64, iters: u64) -> Duration {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut db = rusqlite::Connection::open(dir.path().join("bench.db")).expect("open sqlite");
-    db.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    db.pragma_update(None, "synchronous", sync)
-        .expect("synchronous");
-    db.execute(
-        "CREATE TABLE j (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)",
-        [],
-    )
-    .expect("create");
-    let payload = vec![0x5Au8; size];
-    let mut seq: i64 = 0;
-    // The same warm-up as the journal gets.
-    for _ in 0..WARMUP_COMMITS {
-        seq += 1;
-        db.execute(
-            "INSERT INTO j (seq, payload) VALUES (?1, ?2)",
-            rusqlite::params![seq, &payload[..]],
-        )
-        .expect("insert");
-    }
-    let start = Instant::now();
-    for _ in 0..iters {
-        let tx = db.transaction().expect("begin");
-        {
-            let mut st = tx
-                .prepare_cached("INSERT INTO j (seq, payload) VALUES (?1, ?2)")
-                .expect("prepare");
-            for _ in 0..per_commit {
-                seq += 1;
-                st.execute(rusqlite::params![seq, &payload[..]])
-                    .expect("insert");
-            }
+impl JournalFixture {
+    fn open(durability: Durability, size: usize) -> JournalFixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = JournalConfig {
+            dir: dir.path().to_path_buf(),
+            segment_size_bytes: 64 << 20,
+            max_record_bytes: 4096,
+            durability,
+        };
+        let (mut j, _) = Journal::open(cfg).expect("open journal");
+        let payload = vec![0x5Au8; size];
+        // A fresh journal's background preparer immediately builds the next
+        // segment; in steady state it is ahead of the writer, so let it be.
+        std::thread::sleep(Duration::from_millis(300));
+        for _ in 0..WARMUP_COMMITS {
+            j.append(&payload).expect("append");
+            j.commit().expect("commit");
         }
-        tx.commit().expect("commit");
+        JournalFixture {
+            j,
+            payload,
+            _dir: dir,
+        }
     }
-    start.elapsed()
+
+    fn run(&mut self, per_commit: u64, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            for _ in 0..per_commit {
+                self.j
+                    .append(std::hint::black_box(&self.payload))
+                    .expect("append");
+            }
+            self.j.commit().expect("commit");
+        }
+        start.elapsed()
+    }
+}
+
+/// One SQLite database, open for a whole benchmark (as the journal is).
+struct SqliteFixture {
+    db: rusqlite::Connection,
+    payload: Vec<u8>,
+    seq: i64,
+    _dir: tempfile::TempDir,
+}
+
+impl SqliteFixture {
+    fn open(sync: &str, size: usize) -> SqliteFixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = rusqlite::Connection::open(dir.path().join("bench.db")).expect("open sqlite");
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        db.pragma_update(None, "synchronous", sync)
+            .expect("synchronous");
+        db.execute(
+            "CREATE TABLE j (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)",
+            [],
+        )
+        .expect("create");
+        let mut fx = SqliteFixture {
+            db,
+            payload: vec![0x5Au8; size],
+            seq: 0,
+            _dir: dir,
+        };
+        // The same warm-up as the journal gets.
+        fx.run(1, WARMUP_COMMITS as u64);
+        fx
+    }
+
+    fn run(&mut self, per_commit: u64, iters: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let tx = self.db.transaction().expect("begin");
+            {
+                let mut st = tx
+                    .prepare_cached("INSERT INTO j (seq, payload) VALUES (?1, ?2)")
+                    .expect("prepare");
+                for _ in 0..per_commit {
+                    self.seq += 1;
+                    st.execute(rusqlite::params![self.seq, &self.payload[..]])
+                        .expect("insert");
+                }
+            }
+            tx.commit().expect("commit");
+        }
+        start.elapsed()
+    }
 }
 
 fn bench_appends(c: &mut Criterion) {
@@ -102,12 +128,18 @@ fn bench_appends(c: &mut Criterion) {
             g.bench_with_input(
                 BenchmarkId::new("journal-None", per_commit),
                 &per_commit,
-                |b, &n| b.iter_custom(|iters| journal_run(Durability::None, size, n, iters)),
+                |b, &n| {
+                    let mut fx = JournalFixture::open(Durability::None, size);
+                    b.iter_custom(|iters| fx.run(n, iters))
+                },
             );
             g.bench_with_input(
                 BenchmarkId::new("sqlite-NORMAL", per_commit),
                 &per_commit,
-                |b, &n| b.iter_custom(|iters| sqlite_run("NORMAL", size, n, iters)),
+                |b, &n| {
+                    let mut fx = SqliteFixture::open("NORMAL", size);
+                    b.iter_custom(|iters| fx.run(n, iters))
+                },
             );
         }
         for per_commit in [1u64, 64, 1024] {
@@ -115,12 +147,18 @@ fn bench_appends(c: &mut Criterion) {
             g.bench_with_input(
                 BenchmarkId::new("journal-Batch", per_commit),
                 &per_commit,
-                |b, &n| b.iter_custom(|iters| journal_run(Durability::Batch, size, n, iters)),
+                |b, &n| {
+                    let mut fx = JournalFixture::open(Durability::Batch, size);
+                    b.iter_custom(|iters| fx.run(n, iters))
+                },
             );
             g.bench_with_input(
                 BenchmarkId::new("sqlite-FULL", per_commit),
                 &per_commit,
-                |b, &n| b.iter_custom(|iters| sqlite_run("FULL", size, n, iters)),
+                |b, &n| {
+                    let mut fx = SqliteFixture::open("FULL", size);
+                    b.iter_custom(|iters| fx.run(n, iters))
+                },
             );
         }
         g.finish();

@@ -7,10 +7,10 @@ pub enum Durability {
     /// power loss or kernel crash.
     #[default]
     None,
-    /// Once per commit, before `commit` returns: `fdatasync` of the segment
-    /// file(s) written since the last commit (the dirty range; pages already
-    /// clean are not rewritten), plus an fsync of the directory after a
-    /// segment roll. A failed sync puts the journal in the failed state; it is
+    /// Once per commit, before `commit` returns: `msync(MS_SYNC)` of exactly
+    /// the byte range written since the last commit (a data sync of that
+    /// range, as fdatasync would do for the whole file), plus an fsync of the
+    /// directory after a segment roll. A failed sync puts the journal in the failed state; it is
     /// never retried.
     Batch,
 }

@@ -56,8 +56,10 @@ pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, Op
         };
         segment::install(&mut seg, dir, &header)
             .map_err(|e| OpenError::io(&prep, "installing the first segment", e))?;
+        // Only the header's page: the rest of the prefaulted segment is
+        // dirty zeros, and syncing it all would write the whole segment.
         seg.map
-            .flush()
+            .flush_range(0, HEADER_LEN)
             .map_err(|e| OpenError::io(&seg.path, "syncing the first segment", e))?;
         segment::sync_dir(dir)
             .map_err(|e| OpenError::io(dir, "fsync of the journal directory", e))?;

@@ -9,10 +9,11 @@ use memmap2::{Advice, Mmap, MmapMut, MmapOptions};
 
 use crate::format::{self, SegmentHeader, HEADER_LEN};
 
-/// A writable, mapped, preallocated segment.
+/// A writable, mapped, preallocated segment. The mapping keeps the file
+/// itself alive; syncs go through it (msync of a range), so no descriptor
+/// is kept.
 pub struct SegmentMut {
     pub path: PathBuf,
-    pub file: File,
     pub map: MmapMut,
 }
 
@@ -90,7 +91,6 @@ pub fn create(path: &Path, size: u64) -> io::Result<SegmentMut> {
     match res {
         Ok(map) => Ok(SegmentMut {
             path: path.to_path_buf(),
-            file,
             map,
         }),
         Err(e) => {
@@ -121,7 +121,6 @@ pub fn open_existing_mut(path: &Path, size: u64) -> io::Result<SegmentMut> {
     prefault(&mut map);
     Ok(SegmentMut {
         path: path.to_path_buf(),
-        file,
         map,
     })
 }
