@@ -1,8 +1,7 @@
 //! Background preparation of the next segment, off the appending thread.
 //!
 //! The preparer creates a `*.prep` file, preallocates it (fallocate), maps it
-//! and prefaults every page (under `Batch` durability it also writes the
-//! segment through once; see [`Readiness`]), then blocks handing it over through a rendezvous
+//! and prefaults every page, then blocks handing it over through a rendezvous
 //! channel. Rolling therefore costs one channel receive, one header write into
 //! already-faulted memory and one rename. Old segments are sent back so their
 //! (potentially slow) munmap also happens here.
@@ -12,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use crate::format::PREP_SUFFIX;
-use crate::segment::{self, Readiness, SegmentMut};
+use crate::segment::{self, SegmentMut};
 
 /// Result of one preparation: a ready segment or the error text.
 pub type Prepared = Result<SegmentMut, String>;
@@ -24,12 +23,12 @@ pub struct Preparer {
 }
 
 impl Preparer {
-    pub fn spawn(dir: PathBuf, size: u64, readiness: Readiness) -> std::io::Result<Preparer> {
+    pub fn spawn(dir: PathBuf, size: u64) -> std::io::Result<Preparer> {
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Prepared>(0);
         let (retire_tx, retire_rx) = mpsc::channel::<SegmentMut>();
         let thread = std::thread::Builder::new()
             .name("keel-journal-prep".into())
-            .spawn(move || run(dir, size, readiness, ready_tx, retire_rx))?;
+            .spawn(move || run(dir, size, ready_tx, retire_rx))?;
         Ok(Preparer {
             ready: Some(ready_rx),
             retire: Some(retire_tx),
@@ -65,18 +64,12 @@ impl Drop for Preparer {
     }
 }
 
-fn run(
-    dir: PathBuf,
-    size: u64,
-    readiness: Readiness,
-    ready: SyncSender<Prepared>,
-    retire: Receiver<SegmentMut>,
-) {
+fn run(dir: PathBuf, size: u64, ready: SyncSender<Prepared>, retire: Receiver<SegmentMut>) {
     let mut n: u64 = 0;
     loop {
         n += 1;
         let path = dir.join(format!("next-{}-{n}{PREP_SUFFIX}", std::process::id()));
-        let prepared = segment::create(&path, size, readiness).map_err(|e| {
+        let prepared = segment::create(&path, size).map_err(|e| {
             format!("preparing segment {} ({size} bytes): {e}; free disk space or lower segment_size_bytes", path.display())
         });
         let failed = prepared.is_err();

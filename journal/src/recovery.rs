@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::OpenError;
 use crate::format::{self, SegmentHeader, HEADER_LEN};
-use crate::segment::{self, Readiness, SegmentMut};
+use crate::segment::{self, SegmentMut};
 use crate::verify;
 
 /// What `open` found and did.
@@ -39,16 +39,12 @@ pub(crate) struct Recovered {
     pub report: RecoveryReport,
 }
 
-pub(crate) fn recover(
-    dir: &Path,
-    new_segment_size: u64,
-    readiness: Readiness,
-) -> Result<Recovered, OpenError> {
+pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, OpenError> {
     let entries =
         segment::list(dir).map_err(|e| OpenError::io(dir, "listing journal directory", e))?;
     if entries.is_empty() {
         let prep = dir.join(format!("first{}", format::PREP_SUFFIX));
-        let mut seg = segment::create(&prep, new_segment_size, readiness).map_err(|e| {
+        let mut seg = segment::create(&prep, new_segment_size).map_err(|e| {
             OpenError::io(&prep, "creating the first segment (fallocate + mmap)", e)
         })?;
         let header = SegmentHeader {
@@ -102,7 +98,7 @@ pub(crate) fn recover(
         .max(seg_info.bytes().len() as u64);
     let segment_index = seg_info.header.index;
     drop(scan.segments);
-    let mut segment = segment::open_existing_mut(&path, size, readiness, end_off)
+    let mut segment = segment::open_existing_mut(&path, size)
         .map_err(|e| OpenError::io(&path, "opening the last segment for writing", e))?;
     if zero_to > end_off {
         segment.map[end_off..zero_to].fill(0);

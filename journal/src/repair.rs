@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::RepairError;
 use crate::format::{self, CommitMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD};
-use crate::segment::{self, Readiness};
+use crate::segment;
 use crate::verify;
 
 /// Magic at the start of a truncation backup file.
@@ -134,7 +134,7 @@ pub fn truncate_at(
 
     // 3. Zero the cut part of the stop segment; re-commit a pending batch.
     let size = stop_header.segment_size.max(HEADER_LEN as u64);
-    let mut seg = segment::open_existing_mut(&stop_seg_path, size, Readiness::Faulted, 0)
+    let mut seg = segment::open_existing_mut(&stop_seg_path, size)
         .map_err(io(&stop_seg_path, "opening segment"))?;
     let end = cut_end.min(seg.map.len());
     seg.map[stop.offset..end].fill(0);
@@ -153,8 +153,7 @@ pub fn truncate_at(
         } else {
             // No room: the marker opens a new segment.
             let prep = dir.join(format!("repair{}", format::PREP_SUFFIX));
-            let mut next = segment::create(&prep, size, Readiness::Faulted)
-                .map_err(io(&prep, "creating segment"))?;
+            let mut next = segment::create(&prep, size).map_err(io(&prep, "creating segment"))?;
             let header = SegmentHeader {
                 index: stop_header.index + 1,
                 first_seq: seq,

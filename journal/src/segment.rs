@@ -74,39 +74,9 @@ pub fn prefault(map: &mut MmapMut) {
     }
 }
 
-/// How far a segment is made ready before the writer appends into it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Readiness {
-    /// Allocated (fallocate) and prefaulted for writing. Enough when commits
-    /// never sync (`Durability::None`).
-    Faulted,
-    /// Also written through once (the prefaulted zeros are synced) and then
-    /// prefaulted again. fallocate leaves *unwritten* extents; the first sync
-    /// of each block then has to convert its extent, which on ext4 costs an
-    /// extra filesystem-journal commit inside that sync. Paying it here, off
-    /// the appending thread, leaves a commit's ranged sync with only its own
-    /// pages to write (`Durability::Batch`; measured: a 64-record commit
-    /// 141 -> 88 us on the development VM).
-    Written,
-}
-
-/// Bring `map[from..]` to `readiness` (the map is already prefaulted).
-fn make_ready(map: &mut MmapMut, readiness: Readiness, from: usize) -> io::Result<()> {
-    if readiness == Readiness::Written && from < map.len() {
-        let from = from / PAGE_BYTES * PAGE_BYTES;
-        map.flush_range(from, map.len() - from)?;
-        // The sync left those pages clean and write-protected: fault them in
-        // for writing again, so the append path still never faults.
-        prefault(map);
-    }
-    Ok(())
-}
-
-const PAGE_BYTES: usize = 4096;
-
 /// Create a fresh, preallocated, mapped and prefaulted segment file at `path`
-/// (which must not exist), made ready to `readiness`.
-pub fn create(path: &Path, size: u64, readiness: Readiness) -> io::Result<SegmentMut> {
+/// (which must not exist).
+pub fn create(path: &Path, size: u64) -> io::Result<SegmentMut> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -116,7 +86,6 @@ pub fn create(path: &Path, size: u64, readiness: Readiness) -> io::Result<Segmen
         fallocate(&file, size)?;
         let mut map = map_mut(&file)?;
         prefault(&mut map);
-        make_ready(&mut map, readiness, 0)?;
         Ok(map)
     })();
     match res {
@@ -142,21 +111,14 @@ pub fn install(seg: &mut SegmentMut, dir: &Path, header: &SegmentHeader) -> io::
 }
 
 /// Open an existing segment for writing; re-extends it to `size` if it is
-/// shorter (a truncated tail), then maps and prefaults it, and makes the part
-/// from byte `append_from` on (where appends will go) ready to `readiness`.
-pub fn open_existing_mut(
-    path: &Path,
-    size: u64,
-    readiness: Readiness,
-    append_from: usize,
-) -> io::Result<SegmentMut> {
+/// shorter (a truncated tail), then maps and prefaults it.
+pub fn open_existing_mut(path: &Path, size: u64) -> io::Result<SegmentMut> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     if file.metadata()?.len() < size {
         fallocate(&file, size)?;
     }
     let mut map = map_mut(&file)?;
     prefault(&mut map);
-    make_ready(&mut map, readiness, append_from)?;
     Ok(SegmentMut {
         path: path.to_path_buf(),
         map,
@@ -226,44 +188,5 @@ pub fn lock(dir: &Path) -> io::Result<Option<File>> {
         } else {
             Err(e)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_readiness_levels_give_a_zeroed_full_size_writable_segment() {
-        let dir = tempfile::tempdir().unwrap();
-        for (i, readiness) in [Readiness::Faulted, Readiness::Written]
-            .into_iter()
-            .enumerate()
-        {
-            let path = dir.path().join(format!("s{i}.prep"));
-            let mut seg = create(&path, 1 << 20, readiness).unwrap();
-            assert_eq!(seg.map.len(), 1 << 20);
-            assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 20);
-            assert!(seg.map.iter().all(|&b| b == 0));
-            seg.map[12345] = 7;
-            seg.map.flush_range(12288, 4096).unwrap();
-            drop(seg);
-            assert_eq!(std::fs::read(&path).unwrap()[12345], 7);
-            // A second create at the same path is refused (create_new).
-            assert!(create(&path, 1 << 20, readiness).is_err());
-        }
-    }
-
-    #[test]
-    fn reopening_written_keeps_existing_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.seg");
-        let mut seg = create(&path, 1 << 20, Readiness::Faulted).unwrap();
-        seg.map[..5000].fill(0xAB);
-        seg.map.flush_range(0, 5000).unwrap();
-        drop(seg);
-        let seg = open_existing_mut(&path, 1 << 20, Readiness::Written, 5000).unwrap();
-        assert!(seg.map[..5000].iter().all(|&b| b == 0xAB));
-        assert!(seg.map[5000..].iter().all(|&b| b == 0));
     }
 }

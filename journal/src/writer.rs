@@ -11,7 +11,7 @@ use crate::format::{
 };
 use crate::preparer::Preparer;
 use crate::recovery::{self, RecoveryReport};
-use crate::segment::{self, Readiness, SegmentMut};
+use crate::segment::{self, SegmentMut};
 
 /// Configuration of a journal writer.
 #[derive(Clone, Debug)]
@@ -186,14 +186,10 @@ impl Journal {
             .ok_or_else(|| OpenError::Locked { path: dir.clone() })?;
         segment::remove_prep_files(&dir)
             .map_err(|e| OpenError::io(&dir, "removing stale .prep files", e))?;
-        let readiness = match cfg.durability {
-            Durability::None => Readiness::Faulted,
-            Durability::Batch => Readiness::Written,
-        };
-        let rec = recovery::recover(&dir, cfg.segment_size_bytes, readiness)?;
+        let rec = recovery::recover(&dir, cfg.segment_size_bytes)?;
         let seg_len = rec.segment.map.len();
         let mut j = Journal {
-            preparer: Preparer::spawn(dir.clone(), cfg.segment_size_bytes, readiness)
+            preparer: Preparer::spawn(dir.clone(), cfg.segment_size_bytes)
                 .map_err(|e| OpenError::io(&dir, "spawning the segment preparer thread", e))?,
             dir,
             durability: cfg.durability,
