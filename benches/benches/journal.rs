@@ -3,10 +3,15 @@
 //! `cargo bench -p benches --bench journal`
 //!
 //! - journal/{64B,256B}/None/N: `Durability::None`, commit every N records.
-//! - journal/{64B,256B}/Batch/N: `Durability::Batch` (fdatasync per commit).
+//! - journal/{64B,256B}/Batch/N: `Durability::Batch` (a ranged msync per
+//!   commit).
 //! - sqlite/{64B,256B}/NORMAL/N and FULL/N: WAL mode, one transaction per N
 //!   records, `synchronous=NORMAL` (compare with None) / `FULL` (with Batch).
 //! - blake3_chain/N: the per-commit chain cost for N 64-byte records.
+//!
+//! Each benchmark keeps one journal (and one database) open across all of
+//! its samples, so samples measure steady state: segment rolls included, the
+//! one-time cost of opening a store excluded.
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +44,8 @@ impl JournalFixture {
         let (mut j, _) = Journal::open(cfg).expect("open journal");
         let payload = vec![0x5Au8; size];
         // A fresh journal's background preparer immediately builds the next
-        // segment; in steady state it is ahead of the writer, so let it be.
+        // segment (fallocate + prefault, ~30 ms); in steady state it works
+        // ahead of the writer, so let it finish before timing starts.
         std::thread::sleep(Duration::from_millis(300));
         for _ in 0..WARMUP_COMMITS {
             j.append(&payload).expect("append");
