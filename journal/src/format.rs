@@ -215,14 +215,16 @@ impl SegmentHeader {
         if b[MAGIC_OFFSET..MAGIC_OFFSET + MAGIC_LEN] != MAGIC {
             return Err(HeaderProblem::BadMagic);
         }
+        // Version before CRC: a later version may lay its header out
+        // differently, and must be reported as such, not as a bad CRC.
+        let version = get_u32(b, VERSION_OFFSET);
+        if version != FORMAT_VERSION {
+            return Err(HeaderProblem::UnknownVersion(version));
+        }
         let stored = get_u32(b, HEADER_CRC_OFFSET);
         let computed = crc32c::crc32c(&b[..HEADER_CRC_OFFSET]);
         if stored != computed {
             return Err(HeaderProblem::BadCrc { stored, computed });
-        }
-        let version = get_u32(b, VERSION_OFFSET);
-        if version != FORMAT_VERSION {
-            return Err(HeaderProblem::UnknownVersion(version));
         }
         let mut prev_chain = [0u8; 32];
         prev_chain.copy_from_slice(&b[PREV_CHAIN_OFFSET..PREV_CHAIN_OFFSET + CHAIN_LEN]);

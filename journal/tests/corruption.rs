@@ -192,7 +192,16 @@ fn bad_version_and_header_refused() {
         verify(d.path()),
         Err(keel_journal::CorruptionError::UnknownVersion { version: 2, .. })
     ));
+    // A later version may lay its header out differently: it is named as
+    // an unknown version even when the version-1 CRC does not match.
     b[format::FIRST_SEQ_OFFSET] ^= 4;
+    std::fs::write(&f, &b).unwrap();
+    assert!(matches!(
+        verify(d.path()),
+        Err(keel_journal::CorruptionError::UnknownVersion { version: 2, .. })
+    ));
+    // Version 1 with a damaged header: bad header (CRC).
+    b[format::VERSION_OFFSET] = 1;
     std::fs::write(&f, &b).unwrap();
     assert!(matches!(
         Journal::open(cfg(d.path(), 4096)),
