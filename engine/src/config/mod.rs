@@ -63,7 +63,7 @@ pub enum ClockKind {
 pub enum DurabilityConfig {
     /// Page cache only: survives a process crash, not a power loss.
     None,
-    /// msync/fdatasync of the batch before outputs are published.
+    /// A data sync (msync) of the batch's bytes before outputs are published.
     Batch,
 }
 
