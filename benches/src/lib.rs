@@ -5,5 +5,4 @@
 //! - [`harness`]: the open-loop latency harness and its floor.
 
 pub mod harness;
-pub mod rng;
 pub mod workload;

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use keel_engine::config::Config;
 use keel_engine::Limits;
 
 use crate::Failure;
@@ -183,7 +182,7 @@ pub struct RepairArgs {
 pub fn limits(config: Option<&Path>) -> Result<Limits, Failure> {
     match config {
         None => Ok(Limits::default()),
-        Some(path) => Config::load(path)
+        Some(path) => keel_edge::load_config(path)
             .map(|c| c.limits())
             .map_err(|e| Failure::input(e.to_string())),
     }

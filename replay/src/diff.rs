@@ -2,11 +2,12 @@
 //! balances per account and asset, and orders opened, filled, partially
 //! filled and cancelled.
 
+use keel_engine::model::Trade;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use keel_engine::edge::Registry;
 use keel_engine::model::{AccountId, AssetId, CancelReason, Event, OrderId, Side, SymbolId};
+use keel_engine::Registry;
 use keel_engine::{Limits, State};
 use serde_json::json;
 
@@ -94,12 +95,12 @@ pub fn run(a: &DiffArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fail
                         },
                     );
                 }
-                Event::TradeExecuted {
+                Event::TradeExecuted(Trade {
                     maker_order,
                     taker_order,
                     qty,
                     ..
-                } => {
+                }) => {
                     trades += 1;
                     *traded.entry(maker_order).or_default() += qty;
                     *traded.entry(taker_order).or_default() += qty;

@@ -1,11 +1,12 @@
 //! `replay dump DIR`: records as aligned text or JSON lines.
 
+use keel_engine::model::Trade;
 use std::collections::HashMap;
 use std::io::Write;
 
-use keel_engine::edge::json_out::{command_json, event_json, output_json};
-use keel_engine::edge::Registry;
+use keel_edge::json_out::{command_json, event_json, output_json};
 use keel_engine::model::{AccountId, Command, CommandKind, Event, OrderId, SymbolId};
+use keel_engine::Registry;
 
 use crate::cli::{DumpArgs, Format};
 use crate::progress::Progress;
@@ -61,13 +62,13 @@ pub fn mentions_account(a: AccountId, cmd: &Command, events: &[Event], orders: &
         | Event::OrderAccepted { account, .. }
         | Event::OrderCancelled { account, .. } => account == a,
         Event::Transferred { from, to, .. } => from == a || to == a,
-        Event::TradeExecuted {
+        Event::TradeExecuted(Trade {
             maker_account,
             taker_account,
             maker_fee,
             taker_fee,
             ..
-        } => {
+        }) => {
             maker_account == a
                 || taker_account == a
                 || (a == keel_engine::model::OPERATOR && maker_fee + taker_fee > 0)
@@ -110,7 +111,7 @@ pub fn mentions_symbol(
             Event::SymbolHalted { symbol }
             | Event::SymbolResumed { symbol }
             | Event::OrderAccepted { symbol, .. }
-            | Event::TradeExecuted { symbol, .. } => is(Some(symbol)),
+            | Event::TradeExecuted(Trade { symbol, .. }) => is(Some(symbol)),
             Event::OrderRested { order }
             | Event::OrderAmended { order, .. }
             | Event::OrderCancelled { order, .. } => is(orders.symbol(order)),

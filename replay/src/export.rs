@@ -4,11 +4,12 @@
 //! - balances: non-zero balances per account and asset after `--at`;
 //! - orders: open orders after `--at`.
 
+use keel_engine::model::Trade;
 use std::io::Write;
 
-use keel_engine::edge::Registry;
 use keel_engine::model::Event;
 use keel_engine::Limits;
+use keel_engine::Registry;
 use serde_json::Value;
 
 use crate::cli::{ExportArgs, ExportFormat, ExportWhat};
@@ -110,7 +111,7 @@ pub fn run(a: &ExportArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
                 progress.tick(last);
                 for e in records.events() {
                     r.learn(e);
-                    if let Event::TradeExecuted {
+                    if let Event::TradeExecuted(Trade {
                         symbol,
                         maker_order,
                         taker_order,
@@ -121,7 +122,7 @@ pub fn run(a: &ExportArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
                         qty,
                         maker_fee,
                         taker_fee,
-                    } = *e
+                    }) = *e
                     {
                         let quote = r.symbol_spec(symbol).map_or(u32::MAX, |s| s.quote);
                         sink.row(vec![

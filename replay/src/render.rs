@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use keel_engine::edge::Registry;
 use keel_engine::model::AssetId;
+use keel_engine::Registry;
 use serde_json::Value;
 
 /// Writes `rows` under `headers`, columns left-aligned and padded.

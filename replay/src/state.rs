@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use keel_engine::edge::Registry;
 use keel_engine::model::{AccountId, AssetId, OrderId, Side, SymbolId, TimeInForce};
+use keel_engine::Registry;
 use keel_engine::{Limits, State};
 use serde_json::{json, Value};
 

@@ -8,9 +8,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use keel_engine::edge::json_out::{command_json, event_json};
-use keel_engine::edge::Registry;
+use keel_edge::json_out::{command_json, event_json};
 use keel_engine::model::{Command, Event};
+use keel_engine::Registry;
 use keel_engine::{process, record, Limits, State};
 
 use crate::cli::VerifyArgs;

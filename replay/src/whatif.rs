@@ -22,9 +22,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
-use keel_engine::edge::json_out::{command_json, event_json};
-use keel_engine::edge::{parse_command_line, Registry};
+use keel_edge::json_out::{command_json, event_json};
+use keel_edge::parse_command_line;
 use keel_engine::model::{AccountId, Command, CommandKind, Event};
+use keel_engine::Registry;
 use keel_engine::{apply, process, Limits, State};
 
 use crate::cli::WhatIfArgs;
@@ -140,8 +141,7 @@ pub fn what_if(dir: &Path, limits: Limits, change: &Change) -> Result<Outcome, F
                     skip_original = true;
                 }
                 Change::InsertBefore(_, json) | Change::Replace(_, json) => {
-                    let mut reg_in = reg.clone();
-                    let parsed = parse_command_line(json, &mut reg_in)
+                    let parsed = parse_command_line(json, &reg)
                         .map_err(|e| Failure::input(format!("--command: {e}")))?;
                     let ts = parsed.ts.unwrap_or(rec.ts).max(last_ts);
                     process(&mut alt, &parsed.command, ts, &mut alt_events)

@@ -97,7 +97,7 @@ fn fixture_lines() -> Vec<String> {
     // mostly name open orders of their own account.
     let config = config(Path::new("unused"), 64);
     let mut state = keel_engine::State::new(config.limits());
-    let mut registry = keel_engine::edge::Registry::default();
+    let mut registry = keel_engine::Registry::default();
     let mut events = Vec::new();
     let mut seen = 0;
     let mut sim_ts = 0u64;
@@ -108,7 +108,7 @@ fn fixture_lines() -> Vec<String> {
     let mut order_guess = 6u64;
     while lines.len() < 3000 {
         for line in &lines[seen..] {
-            let c = keel_engine::edge::parse_command_line(line, &mut registry).unwrap();
+            let c = keel_edge::parse_command_line(line, &registry).unwrap();
             sim_ts = sim_ts.max(c.ts.unwrap_or(0));
             keel_engine::process(&mut state, &c.command, sim_ts, &mut events).unwrap();
             events.iter().for_each(|e| registry.learn(e));

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use keel_engine::edge::{parse_command_line, Registry};
+use keel_edge::parse_command_line;
 use keel_engine::runtime::Engine;
+use keel_engine::Registry;
 use serde_json::Value;
 
 fn state_json(dir: &Path) -> Value {
@@ -428,10 +429,10 @@ fn what_if_drop_the_funding_deposit_end_to_end() {
     let fixed = t.path().join("fixed");
     copy_dir(&dir, &fixed);
     let engine = Engine::start(&config(&fixed, 4)).unwrap();
-    let mut registry = engine.query(Registry::from_state).unwrap();
+    let registry = engine.query(Registry::from_state).unwrap();
     let sender = engine.sender();
     for line in text.lines() {
-        let c = parse_command_line(line, &mut registry).unwrap();
+        let c = parse_command_line(line, &registry).unwrap();
         sender.submit_at(c.command, c.ts).unwrap();
     }
     drop(sender);

@@ -198,7 +198,7 @@ impl BenchConfig {
             limits.max_levels,
             e.outputs_capacity,
         );
-        keel_engine::config::Config::parse(&text, Path::new("<bench engine config>"))
+        keel_edge::config_from_toml(&text, Path::new("<bench engine config>"))
             .unwrap_or_else(|err| panic!("bench engine config: {err}\n{text}"))
     }
 }

@@ -244,7 +244,7 @@ impl Converter {
                 Event::Rejected { reason, .. } => {
                     *self.stats.rejections.entry(reason.code()).or_default() += 1;
                 }
-                Event::TradeExecuted { .. } => self.stats.trades += 1,
+                Event::TradeExecuted(_) => self.stats.trades += 1,
                 Event::OrderCancelled {
                     reason: keel_engine::model::CancelReason::SelfTradePrevention,
                     ..

@@ -8,6 +8,7 @@
 //! order ids the engine will assign and which orders rest; replaying the
 //! stream on a fresh state reproduces exactly the same books.
 
+use keel_engine::model::Trade;
 use std::collections::HashMap;
 
 use keel_engine::model::{
@@ -17,7 +18,7 @@ use keel_engine::model::{
 use keel_engine::{Limits, State};
 
 use super::Workload;
-use crate::rng::Rng;
+use keel_core::rng::SplitMix64 as Rng;
 
 /// Knobs of the synthetic generator.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,12 +239,12 @@ impl Generator {
                         book.remove(order);
                     }
                 }
-                Event::TradeExecuted {
+                Event::TradeExecuted(Trade {
                     symbol,
                     maker_order,
                     taker_order,
                     ..
-                } => {
+                }) => {
                     traded = true;
                     self.stats.trades += 1;
                     for id in [maker_order, taker_order] {
@@ -389,7 +390,7 @@ impl Generator {
 
     fn gtc(&mut self, symbol: u32, allow_aggressive: bool) -> Command {
         let side = self.side();
-        let price = if allow_aggressive && self.rng.chance(self.cfg.mix.gtc_aggressive) {
+        let price = if allow_aggressive && self.rng.chance(self.cfg.mix.gtc_aggressive, 1000) {
             self.aggressive_price(symbol, side)
         } else {
             self.passive_price(symbol, side)
@@ -421,7 +422,7 @@ impl Generator {
     fn amend(&mut self, symbol: u32) -> Option<Command> {
         let id = self.pick_live(symbol)?;
         let order = *self.sim.order(id)?;
-        let price = if self.rng.chance(self.cfg.mix.amend_aggressive) {
+        let price = if self.rng.chance(self.cfg.mix.amend_aggressive, 1000) {
             self.aggressive_price(symbol, order.side)
         } else {
             // Move within the order's own half, by a few ticks.

@@ -36,10 +36,11 @@
 
 #![allow(dead_code)]
 
+use keel_engine::model::Trade;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use keel_benches::rng::Rng;
+use keel_core::rng::SplitMix64 as Rng;
 use keel_engine::model::{
     Command, CommandKind, Event, Fixed, MarketBound, Name, OrderType, PlaceOrder, Side, StpMode,
     SymbolSpec, TimeInForce, OPERATOR,
@@ -246,7 +247,7 @@ impl Gen {
                     self.live.push(order);
                 }
                 Event::OrderCancelled { order, .. } => self.remove(order),
-                Event::TradeExecuted { maker_order, .. }
+                Event::TradeExecuted(Trade { maker_order, .. })
                     if self.sim.order(maker_order).is_none() =>
                 {
                     self.remove(maker_order)
@@ -427,13 +428,13 @@ pub fn keel_fills(w: &PeerWorkload, cmds: &[Command]) -> Vec<Fill> {
         keel_engine::process(&mut state, c, 0, &mut out).unwrap();
         for e in &out {
             match *e {
-                Event::TradeExecuted {
+                Event::TradeExecuted(Trade {
                     maker_order,
                     taker_order,
                     price,
                     qty,
                     ..
-                } => fills.push((maker_order, taker_order, price, qty)),
+                }) => fills.push((maker_order, taker_order, price, qty)),
                 Event::Rejected { reason, .. } => panic!("keel rejected {c:?}: {reason:?}"),
                 _ => {}
             }

@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use keel_edge::parse_command_line;
 use keel_engine::config::Config;
-use keel_engine::edge::{parse_command_line, Registry};
 use keel_engine::runtime::Engine;
+use keel_engine::Registry;
 
 /// The engine config used by the tests: simulated clock, small segments.
 pub fn config_text(dir: &Path, batch_max: u32) -> String {
@@ -52,7 +53,7 @@ taker_fee_bps = 5
 }
 
 pub fn config_with(dir: &Path, batch_max: u32, segment_mib: u64) -> Config {
-    Config::parse(
+    keel_edge::config_from_toml(
         &config_text_with(dir, batch_max, segment_mib),
         Path::new("test.toml"),
     )
@@ -60,7 +61,8 @@ pub fn config_with(dir: &Path, batch_max: u32, segment_mib: u64) -> Config {
 }
 
 pub fn config(dir: &Path, batch_max: u32) -> Config {
-    Config::parse(&config_text(dir, batch_max), Path::new("test.toml")).expect("test config")
+    keel_edge::config_from_toml(&config_text(dir, batch_max), Path::new("test.toml"))
+        .expect("test config")
 }
 
 /// The `keel` binary, built beside `replay` (as `cargo test --workspace`
@@ -130,10 +132,10 @@ pub fn write_journal_with_keel_run(
 pub fn write_journal_in_process(dir: &Path, lines: &[String], batch_max: u32) -> String {
     let config = config(dir, batch_max);
     let engine = Engine::start(&config).expect("engine starts");
-    let mut registry = engine.query(Registry::from_state).expect("registry");
+    let registry = engine.query(Registry::from_state).expect("registry");
     let sender = engine.sender();
     for line in lines {
-        let parsed = parse_command_line(line, &mut registry)
+        let parsed = parse_command_line(line, &registry)
             .unwrap_or_else(|e| panic!("bad test line {line}: {e}"));
         sender.submit_at(parsed.command, parsed.ts).expect("submit");
     }

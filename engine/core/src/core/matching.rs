@@ -1,0 +1,145 @@
+//! The matching walk. It reads the book and writes the trades (and
+//! self-trade cancels) an incoming order would cause, without mutating
+//! anything: the caller can still drop them all (FOK) before `apply`.
+
+use crate::model::Trade;
+use crate::model::money::{affordable_qty, fee};
+use crate::model::{
+    AccountId, CancelReason, Event, OrderId, RejectReason, Side, StpMode, SymbolId,
+};
+use crate::state::slab::NIL;
+use crate::state::{State, Symbol};
+
+/// The incoming order, as the walk sees it.
+pub struct Taker {
+    /// The incoming order's id.
+    pub order: OrderId,
+    /// Its owner.
+    pub account: AccountId,
+    /// The symbol.
+    pub symbol: SymbolId,
+    /// Its side (it matches the other one).
+    pub side: Side,
+    /// Worst acceptable price, or `None` for an unbounded market order.
+    pub limit: Option<u64>,
+    /// Lots to fill.
+    pub qty: u64,
+    /// Quote the order may still spend, fees included (market buy by budget).
+    pub budget: Option<u64>,
+    /// Its self-trade prevention mode.
+    pub stp: StpMode,
+}
+
+/// What the walk left of the incoming order.
+pub struct MatchOutcome {
+    /// Lots left unfilled.
+    pub remaining: u64,
+    /// Self-trade prevention already cancelled the incoming order.
+    pub taker_cancelled: bool,
+}
+
+/// Walks the opposite side best-first, FIFO within a level, and pushes the
+/// resulting events. Fails with `Overflow` if a fill's amounts do not fit.
+pub fn walk(
+    state: &State,
+    symbol: &Symbol,
+    taker: &Taker,
+    out: &mut Vec<Event>,
+) -> Result<MatchOutcome, RejectReason> {
+    let book = &state.books[taker.symbol as usize];
+    let makers = book.side(taker.side.opposite());
+    let scales = symbol.scales;
+    let (maker_bps, taker_bps) = (symbol.spec.maker_fee_bps, symbol.spec.taker_fee_bps);
+    let mut remaining = taker.qty;
+    let mut budget = taker.budget;
+    for level_ref in makers.iter_best_first() {
+        let level = state
+            .levels
+            .get(level_ref.level)
+            .expect("sorted level exists");
+        let price = level.price;
+        if let Some(limit) = taker.limit {
+            if !makers.price_acceptable(price, limit) {
+                break;
+            }
+        }
+        let mut slot = level.head;
+        while slot != NIL {
+            let maker = state.order_at(slot);
+            slot = maker.level_next;
+            if let Some(left) = budget {
+                // Out of budget: not even one lot at this price is affordable.
+                if affordable_qty(&scales, price, taker_bps, left, 1) == 0 {
+                    return Ok(MatchOutcome {
+                        remaining,
+                        taker_cancelled: false,
+                    });
+                }
+            }
+            if maker.account == taker.account {
+                let maker_cancel = Event::OrderCancelled {
+                    order: maker.id,
+                    account: maker.account,
+                    remaining: maker.remaining,
+                    reason: CancelReason::SelfTradePrevention,
+                };
+                let taker_cancel = Event::OrderCancelled {
+                    order: taker.order,
+                    account: taker.account,
+                    remaining,
+                    reason: CancelReason::SelfTradePrevention,
+                };
+                match taker.stp {
+                    StpMode::CancelOldest => {
+                        out.push(maker_cancel);
+                        continue;
+                    }
+                    StpMode::CancelNewest => out.push(taker_cancel),
+                    StpMode::CancelBoth => {
+                        out.push(maker_cancel);
+                        out.push(taker_cancel);
+                    }
+                }
+                return Ok(MatchOutcome {
+                    remaining,
+                    taker_cancelled: true,
+                });
+            }
+            let mut fill = remaining.min(maker.remaining);
+            if let Some(left) = budget {
+                fill = affordable_qty(&scales, price, taker_bps, left, fill);
+            }
+            let notional = scales.notional(price, fill).ok_or(RejectReason::Overflow)?;
+            scales.base_amount(fill).ok_or(RejectReason::Overflow)?;
+            let maker_fee = fee(notional, maker_bps);
+            let taker_fee = fee(notional, taker_bps);
+            if let Some(left) = budget.as_mut() {
+                // affordable_qty guarantees the cost fits the budget.
+                *left -= notional + taker_fee;
+            }
+            out.push(Event::TradeExecuted(Trade {
+                symbol: taker.symbol,
+                maker_order: maker.id,
+                taker_order: taker.order,
+                maker_account: maker.account,
+                taker_account: taker.account,
+                taker_side: taker.side,
+                price,
+                qty: fill,
+                maker_fee,
+                taker_fee,
+            }));
+            remaining -= fill;
+            if remaining == 0 {
+                return Ok(MatchOutcome {
+                    remaining,
+                    taker_cancelled: false,
+                });
+            }
+        }
+    }
+    Ok(MatchOutcome {
+        remaining,
+        taker_cancelled: false,
+    })
+}

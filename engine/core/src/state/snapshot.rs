@@ -1,0 +1,203 @@
+//! The snapshot body: the state's logical content, never its memory layout.
+//! (The snapshot file around it, header and CRC, is keel-engine's.)
+//! Orders are stored by id (restoring account lists in id order) plus the
+//! book order (restoring price-time priority).
+
+use bincode::{Decode, Encode};
+
+use crate::core::symbol_spec::scales_for;
+use crate::model::{AccountId, Name, OrderId, Side, StpMode, SymbolId, SymbolSpec};
+use crate::state::{Asset, Balance, Limits, Order, State, Symbol};
+
+const CONFIG: bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+> = bincode::config::standard().with_fixed_int_encoding();
+
+#[derive(Encode, Decode)]
+struct Body {
+    next_order_id: u64,
+    assets: Vec<(Name, u8, u64)>,
+    symbols: Vec<(SymbolSpec, bool)>,
+    accounts: Vec<AccountSnap>,
+    orders: Vec<OrderSnap>,
+    /// Ids of resting orders, per symbol and side, best level first, FIFO.
+    book_order: Vec<OrderId>,
+}
+
+#[derive(Encode, Decode)]
+struct AccountSnap {
+    id: AccountId,
+    last_request_id: u64,
+    balances: Vec<(u64, u64)>,
+}
+
+#[derive(Encode, Decode)]
+struct OrderSnap {
+    id: OrderId,
+    account: AccountId,
+    symbol: SymbolId,
+    side: Side,
+    post_only: bool,
+    stp: StpMode,
+    expiry_ns: u64,
+    price: u64,
+    remaining: u64,
+    reserved: u64,
+}
+
+/// Encodes the state's logical content as a snapshot body. Equal content
+/// encodes to equal bytes, whatever the memory layout.
+pub fn encode(state: &State) -> Vec<u8> {
+    let mut orders: Vec<OrderSnap> = state
+        .orders
+        .iter()
+        .map(|(_, o)| OrderSnap {
+            id: o.id,
+            account: o.account,
+            symbol: o.symbol,
+            side: o.side,
+            post_only: o.post_only,
+            stp: o.stp,
+            expiry_ns: o.expiry_ns,
+            price: o.price,
+            remaining: o.remaining,
+            reserved: o.reserved,
+        })
+        .collect();
+    orders.sort_by_key(|o| o.id);
+    let mut book_order = Vec::with_capacity(orders.len());
+    for (symbol, book) in state.books.iter().enumerate() {
+        for side in [&book.bids, &book.asks] {
+            for r in side.iter_best_first() {
+                book_order.extend(state.level_orders(r.level).map(|o| o.id));
+            }
+        }
+        let _ = symbol;
+    }
+    let body = Body {
+        next_order_id: state.next_order_id,
+        assets: state
+            .assets
+            .iter()
+            .map(|a| (a.name, a.scale, a.supply))
+            .collect(),
+        symbols: state.symbols.iter().map(|s| (s.spec, s.halted)).collect(),
+        accounts: state
+            .accounts()
+            .map(|(id, a)| AccountSnap {
+                id,
+                last_request_id: a.last_request_id,
+                balances: a.balances.iter().map(|b| (b.available, b.held)).collect(),
+            })
+            .collect(),
+        orders,
+        book_order,
+    };
+    bincode::encode_to_vec(&body, CONFIG).expect("encoding to a Vec cannot fail")
+}
+
+/// Rebuilds a state with `limits` from a snapshot body. Fails if the bytes do
+/// not decode exactly, the content does not fit `limits`, or the result
+/// breaks an invariant.
+pub fn decode(bytes: &[u8], limits: Limits) -> Result<State, InvalidBody> {
+    decode_inner(bytes, limits).map_err(|reason| InvalidBody { reason })
+}
+
+/// A snapshot body that does not decode into a valid state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid snapshot body: {reason}")]
+pub struct InvalidBody {
+    /// What is wrong, with the values.
+    pub reason: String,
+}
+
+fn decode_inner(bytes: &[u8], limits: Limits) -> Result<State, String> {
+    let (body, used): (Body, usize) = bincode::decode_from_slice(bytes, CONFIG)
+        .map_err(|e| format!("body does not decode: {e}"))?;
+    if used != bytes.len() {
+        return Err(format!("{} bytes after the body", bytes.len() - used));
+    }
+    let mut state = State::new(limits);
+    for (name, scale, supply) in body.assets {
+        state
+            .push_asset(Asset {
+                name,
+                scale,
+                supply,
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    for (spec, halted) in body.symbols {
+        let base = *state
+            .asset(spec.base)
+            .ok_or("symbol names an unknown asset")?;
+        let quote = *state
+            .asset(spec.quote)
+            .ok_or("symbol names an unknown asset")?;
+        let scales = scales_for(&spec, &base, &quote).map_err(|r| r.to_string())?;
+        state
+            .push_symbol(Symbol {
+                spec,
+                scales,
+                halted,
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    for a in body.accounts {
+        if a.id != crate::model::OPERATOR {
+            state.open_account(a.id).map_err(|e| e.to_string())?;
+        }
+        let account = state.account_mut(a.id).map_err(|e| e.to_string())?;
+        if a.balances.len() != account.balances.len() {
+            return Err(format!(
+                "account {} has {} balances for {} assets",
+                a.id,
+                a.balances.len(),
+                account.balances.len()
+            ));
+        }
+        account.last_request_id = a.last_request_id;
+        for (b, (available, held)) in account.balances.iter_mut().zip(a.balances) {
+            *b = Balance { available, held };
+        }
+    }
+    let mut slots = std::collections::BTreeMap::new();
+    for o in body.orders {
+        state.next_order_id = o.id;
+        let slot = state
+            .insert_order(Order {
+                id: o.id,
+                account: o.account,
+                symbol: o.symbol,
+                side: o.side,
+                is_market: false,
+                post_only: o.post_only,
+                stp: o.stp,
+                expiry_ns: o.expiry_ns,
+                price: o.price,
+                remaining: o.remaining,
+                reserved: o.reserved,
+                arrival: 0,
+                level: 0,
+                level_prev: 0,
+                level_next: 0,
+                account_prev: 0,
+                account_next: 0,
+            })
+            .map_err(|e| e.to_string())?;
+        slots.insert(o.id, slot);
+    }
+    state.next_order_id = body.next_order_id;
+    for id in body.book_order {
+        let slot = slots
+            .remove(&id)
+            .ok_or_else(|| format!("order {id} rests twice or is unknown"))?;
+        state.rest_order(slot).map_err(|e| e.to_string())?;
+    }
+    if !slots.is_empty() {
+        return Err(format!("{} orders do not rest in any book", slots.len()));
+    }
+    state.check_invariants().map_err(|e| e.to_string())?;
+    Ok(state)
+}

@@ -1,0 +1,488 @@
+//! JSON command lines → core commands. Unknown fields and wrong types are
+//! errors; nothing of a malformed line is executed.
+
+use serde::Deserialize;
+
+use keel_engine::model::{
+    Command, CommandKind, MarketBound, Name, OrderType, PlaceOrder, Side, StpMode, SymbolSpec,
+    TimeInForce,
+};
+
+use crate::{EdgeError, Registry};
+use keel_engine::units::{to_fixed, NamedCommands};
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum JsonSide {
+    Buy,
+    Sell,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum JsonOrderType {
+    Limit,
+    Market,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+enum JsonTif {
+    #[default]
+    Gtc,
+    Ioc,
+    Fok,
+    Gtd,
+}
+
+#[derive(Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+enum JsonStp {
+    #[default]
+    #[serde(rename = "cancel_newest")]
+    Newest,
+    #[serde(rename = "cancel_oldest")]
+    Oldest,
+    #[serde(rename = "cancel_both")]
+    Both,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum JsonCommand {
+    OpenAccount {
+        account: u32,
+        request_id: u64,
+        ts: Option<u64>,
+    },
+    Deposit {
+        account: u32,
+        request_id: u64,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    Withdraw {
+        account: u32,
+        request_id: u64,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    Transfer {
+        account: u32,
+        request_id: u64,
+        to: u32,
+        asset: String,
+        amount: String,
+        ts: Option<u64>,
+    },
+    PlaceOrder {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        side: JsonSide,
+        order_type: JsonOrderType,
+        price: Option<String>,
+        qty: String,
+        #[serde(default)]
+        tif: JsonTif,
+        expiry_ns: Option<u64>,
+        #[serde(default)]
+        post_only: bool,
+        #[serde(default)]
+        stp: JsonStp,
+        budget: Option<String>,
+        protection_price: Option<String>,
+        ts: Option<u64>,
+    },
+    CancelOrder {
+        account: u32,
+        request_id: u64,
+        order: u64,
+        ts: Option<u64>,
+    },
+    /// Either `symbol` with decimal `price` and `qty`, or integer
+    /// `price_ticks` and `qty_lots`.
+    AmendOrder {
+        account: u32,
+        request_id: u64,
+        order: u64,
+        symbol: Option<String>,
+        price: Option<String>,
+        qty: Option<String>,
+        price_ticks: Option<u64>,
+        qty_lots: Option<u64>,
+        ts: Option<u64>,
+    },
+    CancelAll {
+        account: u32,
+        request_id: u64,
+        symbol: Option<String>,
+        ts: Option<u64>,
+    },
+    AddAsset {
+        account: u32,
+        request_id: u64,
+        name: String,
+        scale: u8,
+        ts: Option<u64>,
+    },
+    AddSymbol {
+        account: u32,
+        request_id: u64,
+        name: String,
+        base: String,
+        quote: String,
+        tick_size: String,
+        lot_size: String,
+        #[serde(default)]
+        maker_fee_bps: u16,
+        #[serde(default)]
+        taker_fee_bps: u16,
+        ts: Option<u64>,
+    },
+    HaltSymbol {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        ts: Option<u64>,
+    },
+    ResumeSymbol {
+        account: u32,
+        request_id: u64,
+        symbol: String,
+        ts: Option<u64>,
+    },
+}
+
+/// A command read from a JSON line, with its optional timestamp (used by the
+/// simulated clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParsedCommand {
+    pub command: Command,
+    pub ts: Option<u64>,
+}
+
+fn name(field: &'static str, text: &str) -> Result<Name, EdgeError> {
+    Name::new(text).ok_or_else(|| EdgeError::BadValue {
+        field,
+        value: text.to_owned(),
+        why: "expected 1 to 16 ASCII letters, digits or punctuation".into(),
+    })
+}
+
+/// Decodes a line into the typed command. The line's `type` field selects
+/// the variant; errors name the field that is wrong (`place_order.qty: ...`).
+fn decode(line: &str) -> Result<JsonCommand, EdgeError> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| EdgeError::Json(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| EdgeError::Json("expected a JSON object".into()))?;
+    let kind = match object.remove("type") {
+        Some(serde_json::Value::String(kind)) => kind,
+        Some(other) => {
+            return Err(EdgeError::Json(format!(
+                "`type` must be a string, got {other}"
+            )))
+        }
+        None => {
+            return Err(EdgeError::Json(
+                "missing field `type` (the command name, e.g. \"place_order\")".into(),
+            ))
+        }
+    };
+    let tagged = serde_json::Value::Object(std::iter::once((kind, value)).collect());
+    serde_path_to_error::deserialize(tagged).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." {
+            EdgeError::Json(message)
+        } else {
+            EdgeError::Json(format!("`{path}`: {message}"))
+        }
+    })
+}
+
+/// Parses one JSON line into a command, resolving names with `registry`.
+///
+/// The registry must come from committed state ([`Registry::from_state`],
+/// or [`Registry::learn`] on committed events): parsing never registers a
+/// name, so an `add_asset` or `add_symbol` that the engine rejects leaves no
+/// trace, and a name can be used only once its command has been committed.
+pub fn parse_command_line(line: &str, registry: &Registry) -> Result<ParsedCommand, EdgeError> {
+    let json = decode(line)?;
+    let (account, request_id, ts, kind) = match json {
+        JsonCommand::OpenAccount {
+            account,
+            request_id,
+            ts,
+        } => (account, request_id, ts, CommandKind::OpenAccount),
+        JsonCommand::Deposit {
+            account,
+            request_id,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = registry.amount("amount", &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Deposit { asset, amount },
+            )
+        }
+        JsonCommand::Withdraw {
+            account,
+            request_id,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = registry.amount("amount", &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Withdraw { asset, amount },
+            )
+        }
+        JsonCommand::Transfer {
+            account,
+            request_id,
+            to,
+            asset,
+            amount: a,
+            ts,
+        } => {
+            let (asset, amount) = registry.amount("amount", &asset, &a)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::Transfer { to, asset, amount },
+            )
+        }
+        JsonCommand::PlaceOrder {
+            account,
+            request_id,
+            symbol,
+            side,
+            order_type,
+            price,
+            qty,
+            tif,
+            expiry_ns,
+            post_only,
+            stp,
+            budget,
+            protection_price,
+            ts,
+        } => {
+            let symbol = registry.symbol(&symbol)?;
+            let qty = registry.qty("qty", symbol, &qty)?;
+            let side = match side {
+                JsonSide::Buy => Side::Buy,
+                JsonSide::Sell => Side::Sell,
+            };
+            let order_type = match order_type {
+                JsonOrderType::Limit => {
+                    if budget.is_some() || protection_price.is_some() {
+                        return Err(EdgeError::Missing {
+                            field: "budget/protection_price",
+                            why: "only market orders take a budget or a protection price",
+                        });
+                    }
+                    let price = price.ok_or(EdgeError::Missing {
+                        field: "price",
+                        why: "a limit order needs a price",
+                    })?;
+                    OrderType::Limit {
+                        price: registry.price("price", symbol, &price)?,
+                    }
+                }
+                JsonOrderType::Market => {
+                    if price.is_some() {
+                        return Err(EdgeError::Missing {
+                            field: "price",
+                            why: "a market order has no price; use protection_price or budget",
+                        });
+                    }
+                    let bound = match (budget, protection_price) {
+                        (Some(_), Some(_)) => {
+                            return Err(EdgeError::Missing {
+                                field: "budget/protection_price",
+                                why: "give at most one of budget and protection_price",
+                            })
+                        }
+                        (Some(b), None) => {
+                            let quote = registry.symbol_spec(symbol).map_or(u32::MAX, |s| s.quote);
+                            let quote = registry.asset_name(quote);
+                            MarketBound::QuoteBudget {
+                                amount: registry.amount("budget", &quote, &b)?.1,
+                            }
+                        }
+                        (None, Some(p)) => MarketBound::ProtectionPrice {
+                            price: registry.price("protection_price", symbol, &p)?,
+                        },
+                        (None, None) => MarketBound::None,
+                    };
+                    OrderType::Market { bound }
+                }
+            };
+            let tif = match (tif, expiry_ns) {
+                (JsonTif::Gtd, Some(expiry_ns)) => TimeInForce::Gtd { expiry_ns },
+                (JsonTif::Gtd, None) => {
+                    return Err(EdgeError::Missing {
+                        field: "expiry_ns",
+                        why: "a GTD order needs expiry_ns",
+                    })
+                }
+                (_, Some(_)) => {
+                    return Err(EdgeError::Missing {
+                        field: "expiry_ns",
+                        why: "only a GTD order takes expiry_ns",
+                    })
+                }
+                (JsonTif::Gtc, None) => TimeInForce::Gtc,
+                (JsonTif::Ioc, None) => TimeInForce::Ioc,
+                (JsonTif::Fok, None) => TimeInForce::Fok,
+            };
+            let stp = match stp {
+                JsonStp::Newest => StpMode::CancelNewest,
+                JsonStp::Oldest => StpMode::CancelOldest,
+                JsonStp::Both => StpMode::CancelBoth,
+            };
+            let place = PlaceOrder {
+                symbol,
+                side,
+                order_type,
+                qty,
+                tif,
+                post_only,
+                stp,
+            };
+            (account, request_id, ts, CommandKind::PlaceOrder(place))
+        }
+        JsonCommand::CancelOrder {
+            account,
+            request_id,
+            order,
+            ts,
+        } => (account, request_id, ts, CommandKind::CancelOrder { order }),
+        JsonCommand::AmendOrder {
+            account,
+            request_id,
+            order,
+            symbol,
+            price,
+            qty,
+            price_ticks,
+            qty_lots,
+            ts,
+        } => {
+            let (price, qty) = match (symbol, price, qty, price_ticks, qty_lots) {
+                (Some(symbol), Some(price), Some(qty), None, None) => {
+                    let symbol = registry.symbol(&symbol)?;
+                    (registry.price("price", symbol, &price)?, registry.qty("qty", symbol, &qty)?)
+                }
+                (None, None, None, Some(price), Some(qty)) => (price, qty),
+                _ => {
+                    return Err(EdgeError::Missing {
+                        field: "symbol/price/qty",
+                        why: "an amend takes either symbol, price and qty (decimals) or price_ticks and qty_lots",
+                    })
+                }
+            };
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::AmendOrder { order, price, qty },
+            )
+        }
+        JsonCommand::CancelAll {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => {
+            let symbol = symbol.map(|s| registry.symbol(&s)).transpose()?;
+            (account, request_id, ts, CommandKind::CancelAll { symbol })
+        }
+        JsonCommand::AddAsset {
+            account,
+            request_id,
+            name: n,
+            scale,
+            ts,
+        } => {
+            let n = name("name", &n)?;
+            (
+                account,
+                request_id,
+                ts,
+                CommandKind::AddAsset { name: n, scale },
+            )
+        }
+        JsonCommand::AddSymbol {
+            account,
+            request_id,
+            name: n,
+            base,
+            quote,
+            tick_size,
+            lot_size,
+            maker_fee_bps,
+            taker_fee_bps,
+            ts,
+        } => {
+            let spec = SymbolSpec {
+                name: name("name", &n)?,
+                base: registry.asset(&base)?,
+                quote: registry.asset(&quote)?,
+                tick_size: to_fixed("tick_size", &tick_size)?,
+                lot_size: to_fixed("lot_size", &lot_size)?,
+                maker_fee_bps,
+                taker_fee_bps,
+            };
+            (account, request_id, ts, CommandKind::AddSymbol(spec))
+        }
+        JsonCommand::HaltSymbol {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => (
+            account,
+            request_id,
+            ts,
+            CommandKind::HaltSymbol {
+                symbol: registry.symbol(&symbol)?,
+            },
+        ),
+        JsonCommand::ResumeSymbol {
+            account,
+            request_id,
+            symbol,
+            ts,
+        } => (
+            account,
+            request_id,
+            ts,
+            CommandKind::ResumeSymbol {
+                symbol: registry.symbol(&symbol)?,
+            },
+        ),
+    };
+    Ok(ParsedCommand {
+        command: Command {
+            account,
+            request_id,
+            kind,
+        },
+        ts,
+    })
+}
