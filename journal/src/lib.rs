@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // `is_multiple_of` needs Rust 1.87; the workspace MSRV is 1.80.
 #![allow(clippy::manual_is_multiple_of)]

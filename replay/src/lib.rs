@@ -2,7 +2,7 @@
 //!
 //! Every subcommand reads a journal directory written by `keel` (read-only,
 //! except `snapshot`, which adds a snapshot file, and `repair`, which cuts the
-//! journal after asking). See `replay --help` and `README-section.md`.
+//! journal after asking). See `replay --help` and the README's "Replay" section.
 //!
 //! - [`verify`]: journal checks plus the determinism audit (re-execute every
 //!   command and compare events with the journaled ones, byte for byte).

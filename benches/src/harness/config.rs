@@ -178,7 +178,7 @@ impl BenchConfig {
             None => String::new(),
         };
         let text = format!(
-            "[engine]\n{core}allow_unpinned = true\nring_capacity = {}\nbatch_max = {}\n\
+            "[engine]\n{core}allow_unpinned = true\nprefault = true\nring_capacity = {}\nbatch_max = {}\n\
              wait_strategy = \"{}\"\nclock = \"system\"\n\
              [journal]\ndir = {:?}\nsegment_size_mib = {}\ndurability = \"{durability}\"\n\
              max_record_kib = 1024\n\

@@ -9,8 +9,8 @@
 //!
 //! - [`model`]: commands (intent), events (facts), ids, checked money.
 //! - [`state`]: what the loop owns, its digest and its invariants.
-//! - [`core`]: [`process`] (decide read-only, then apply) and [`apply`]
-//!   (what recovery uses: it never re-decides).
+//! - [`core`]: [`process`](fn@process) (decide read-only, then apply) and
+//!   [`apply`](fn@apply) (what recovery uses: it never re-decides).
 //! - [`record`]: the journal payload (one record per command).
 //! - [`registry`]: names and scales of assets and symbols, learned from
 //!   committed state and events.

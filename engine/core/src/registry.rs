@@ -5,7 +5,6 @@ use crate::model::decimal::format_scaled;
 use crate::model::{AssetId, Event, Fixed, Name, Scales, SymbolId, SymbolSpec};
 use crate::state::State;
 
-
 /// A name that the registry does not know, with the names it does know.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("unknown {what} {name:?} (known: {known})")]
@@ -66,32 +65,30 @@ impl Registry {
 
     /// The id of the asset named `name`, or an error listing the known names.
     pub fn asset(&self, name: &str) -> Result<AssetId, UnknownName> {
-        self.asset_by_name(name)
-            .ok_or_else(|| UnknownName {
-                what: "asset",
-                name: name.to_owned(),
-                known: self
-                    .assets
-                    .iter()
-                    .map(|(n, _)| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.asset_by_name(name).ok_or_else(|| UnknownName {
+            what: "asset",
+            name: name.to_owned(),
+            known: self
+                .assets
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The id of the symbol named `name`, or an error listing the known names.
     pub fn symbol(&self, name: &str) -> Result<SymbolId, UnknownName> {
-        self.symbol_by_name(name)
-            .ok_or_else(|| UnknownName {
-                what: "symbol",
-                name: name.to_owned(),
-                known: self
-                    .symbols
-                    .iter()
-                    .map(|s| s.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        self.symbol_by_name(name).ok_or_else(|| UnknownName {
+            what: "symbol",
+            name: name.to_owned(),
+            known: self
+                .symbols
+                .iter()
+                .map(|s| s.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The asset's name, or `#id` if it is unknown.

@@ -2,8 +2,8 @@
 //! self-trade cancels) an incoming order would cause, without mutating
 //! anything: the caller can still drop them all (FOK) before `apply`.
 
-use crate::model::Trade;
 use crate::model::money::{affordable_qty, fee};
+use crate::model::Trade;
 use crate::model::{
     AccountId, CancelReason, Event, OrderId, RejectReason, Side, StpMode, SymbolId,
 };

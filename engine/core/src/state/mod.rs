@@ -36,7 +36,7 @@ use slab::Slab;
 
 /// Everything the loop owns: assets, symbols and their books, accounts and
 /// their balances, open orders. Read it through the accessors below; only
-/// [`apply`](crate::apply) changes it.
+/// [`apply`](fn@crate::apply) changes it.
 #[derive(Clone, Debug)]
 pub struct State {
     pub(crate) limits: Limits,
