@@ -2,87 +2,146 @@
 //! previous one; `FORMAT.md` documents the same map in prose.
 //!
 //! All integers are little-endian. All frames start at 8-byte aligned
-//! offsets inside a segment.
+//! offsets inside a segment. `*_OFFSET` constants are byte offsets (from the
+//! start of the file for header fields, from the start of the frame for
+//! frame fields); `*_LEN` constants are lengths in bytes.
+//!
+//! These are the building blocks of the crate's own reader, writer and
+//! scanner, public so that tools can parse or build segments; most users
+//! want [`crate::Journal`], [`crate::Reader`] and [`crate::verify`] instead.
 
-/// Segment file magic.
+/// Segment file magic, the first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"KEELJRNL";
 /// The only format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-/// File name suffix of a segment.
+/// File name suffix of a segment (`NNNNNNNNNNNNNNNNNNNN.seg`).
 pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Digits of the zero-padded first sequence in a segment file name.
 pub const SEGMENT_NAME_DIGITS: usize = 20;
-/// Suffix of a segment being prepared (never read).
+/// Suffix of a segment being prepared by the writer. Such files are not
+/// part of the journal: readers ignore them and [`crate::Journal::open`]
+/// deletes them.
 pub const PREP_SUFFIX: &str = ".prep";
-/// Lock file taken (flock, exclusive) by the single writer.
+/// Lock file taken (flock, exclusive) by the single writer and by
+/// [`crate::truncate_at`]. Readers do not take it.
 pub const LOCK_FILE: &str = "LOCK";
 
 // ---- segment header -------------------------------------------------------
+/// Offset of the magic ([`MAGIC`]) in the segment header.
 pub const MAGIC_OFFSET: usize = 0;
+/// Length of the magic, in bytes.
 pub const MAGIC_LEN: usize = 8;
+/// Offset of the format version (u32) in the segment header.
 pub const VERSION_OFFSET: usize = MAGIC_OFFSET + MAGIC_LEN;
+/// Length of the format version, in bytes.
 pub const VERSION_LEN: usize = 4;
+/// Offset of the first reserved header field (written 0, covered by the
+/// header CRC, otherwise ignored).
 pub const HEADER_RESERVED0_OFFSET: usize = VERSION_OFFSET + VERSION_LEN;
+/// Length of the first reserved header field, in bytes.
 pub const HEADER_RESERVED0_LEN: usize = 4;
+/// Offset of the segment index (u64; 0 for the first segment).
 pub const SEGMENT_INDEX_OFFSET: usize = HEADER_RESERVED0_OFFSET + HEADER_RESERVED0_LEN;
+/// Length of the segment index, in bytes.
 pub const SEGMENT_INDEX_LEN: usize = 8;
+/// Offset of the segment's first sequence (u64; must equal the one in the
+/// file name).
 pub const FIRST_SEQ_OFFSET: usize = SEGMENT_INDEX_OFFSET + SEGMENT_INDEX_LEN;
+/// Length of the first sequence, in bytes.
 pub const FIRST_SEQ_LEN: usize = 8;
+/// Offset of the intended file size in bytes (u64). Readers scan the file's
+/// actual length; the writer uses this to re-extend a shorter file.
 pub const SEGMENT_SIZE_OFFSET: usize = FIRST_SEQ_OFFSET + FIRST_SEQ_LEN;
+/// Length of the segment size field, in bytes.
 pub const SEGMENT_SIZE_LEN: usize = 8;
+/// Offset of `prev_chain`: the chain value of the last commit marker in
+/// earlier segments (32 zero bytes if none).
 pub const PREV_CHAIN_OFFSET: usize = SEGMENT_SIZE_OFFSET + SEGMENT_SIZE_LEN;
+/// Length of a chain value (a BLAKE3 hash), in bytes.
 pub const CHAIN_LEN: usize = 32;
+/// Offset of the informational writer version (UTF-8, zero padded; see
+/// [`WRITER_VERSION`]).
 pub const WRITER_VERSION_OFFSET: usize = PREV_CHAIN_OFFSET + CHAIN_LEN;
+/// Length of the writer version field, in bytes.
 pub const WRITER_VERSION_LEN: usize = 32;
+/// Offset of the second reserved header field (written 0, covered by the
+/// header CRC, otherwise ignored).
 pub const HEADER_RESERVED1_OFFSET: usize = WRITER_VERSION_OFFSET + WRITER_VERSION_LEN;
+/// Length of the second reserved header field, in bytes.
 pub const HEADER_RESERVED1_LEN: usize = 20;
+/// Offset of the header CRC (u32, CRC32C of header bytes
+/// `0..HEADER_CRC_OFFSET`).
 pub const HEADER_CRC_OFFSET: usize = HEADER_RESERVED1_OFFSET + HEADER_RESERVED1_LEN;
+/// Length of the header CRC, in bytes.
 pub const HEADER_CRC_LEN: usize = 4;
-/// Total header size; the first frame starts here.
+/// Total header size in bytes (128); the first frame starts at this offset.
 pub const HEADER_LEN: usize = HEADER_CRC_OFFSET + HEADER_CRC_LEN;
 const _: () = assert!(HEADER_LEN == 128);
 
 // ---- frames (records and commit markers) ----------------------------------
-/// Frame alignment.
+/// Frame alignment in bytes: every frame starts at a multiple of this
+/// offset and its length is a multiple of it.
 pub const FRAME_ALIGN: usize = 8;
-/// The first u32 of every frame: kind in bits 30..32, length in bits 0..30.
+/// Offset of the length word, the first u32 of every frame: kind in bits
+/// 30..32, length in bits 0..30. The writer stores it last.
 pub const WORD_OFFSET: usize = 0;
+/// Length of the length word, in bytes.
 pub const WORD_LEN: usize = 4;
+/// Shift of the kind bits in the length word (`word >> KIND_SHIFT` is the
+/// kind).
 pub const KIND_SHIFT: u32 = 30;
+/// Mask of the length bits in the length word: for a record, the payload
+/// length in bytes.
 pub const LEN_MASK: u32 = (1 << KIND_SHIFT) - 1;
 /// Kind tag of a record frame.
 pub const KIND_RECORD: u32 = 0b01;
 /// Kind tag of a commit marker frame.
 pub const KIND_COMMIT: u32 = 0b10;
-/// Largest payload the format can express.
+/// Largest payload the format can express, in bytes (2^30 - 1).
 pub const MAX_PAYLOAD_LEN: u32 = LEN_MASK;
 
 // record frame
+/// Offset of a record's CRC (u32, CRC32C over the sequence's 8 LE bytes
+/// then the payload; see [`record_crc`]).
 pub const REC_CRC_OFFSET: usize = WORD_OFFSET + WORD_LEN;
+/// Length of a record's CRC, in bytes.
 pub const REC_CRC_LEN: usize = 4;
+/// Offset of a record's sequence (u64).
 pub const REC_SEQ_OFFSET: usize = REC_CRC_OFFSET + REC_CRC_LEN;
+/// Length of a record's sequence, in bytes.
 pub const REC_SEQ_LEN: usize = 8;
+/// Offset of a record's payload; zero padding to the next multiple of
+/// [`FRAME_ALIGN`] follows it.
 pub const REC_PAYLOAD_OFFSET: usize = REC_SEQ_OFFSET + REC_SEQ_LEN;
-/// Record header length (word + crc + seq).
+/// Record header length in bytes (word + crc + seq = 16).
 pub const REC_HEADER_LEN: usize = REC_PAYLOAD_OFFSET;
 
 // commit marker frame
+/// Offset of a commit marker's CRC (u32, CRC32C of marker bytes
+/// `CM_FIRST_SEQ_OFFSET..MARKER_LEN`).
 pub const CM_CRC_OFFSET: usize = WORD_OFFSET + WORD_LEN;
+/// Length of a commit marker's CRC, in bytes.
 pub const CM_CRC_LEN: usize = 4;
+/// Offset of the first sequence of the batch a marker commits (u64).
 pub const CM_FIRST_SEQ_OFFSET: usize = CM_CRC_OFFSET + CM_CRC_LEN;
+/// Length of a marker's first sequence, in bytes.
 pub const CM_FIRST_SEQ_LEN: usize = 8;
+/// Offset of the last sequence of the batch a marker commits (u64).
 pub const CM_LAST_SEQ_OFFSET: usize = CM_FIRST_SEQ_OFFSET + CM_FIRST_SEQ_LEN;
+/// Length of a marker's last sequence, in bytes.
 pub const CM_LAST_SEQ_LEN: usize = 8;
+/// Offset of a marker's chain value after its batch ([`CHAIN_LEN`] bytes).
 pub const CM_CHAIN_OFFSET: usize = CM_LAST_SEQ_OFFSET + CM_LAST_SEQ_LEN;
-/// Total commit marker length.
+/// Total commit marker length in bytes (56).
 pub const MARKER_LEN: usize = CM_CHAIN_OFFSET + CHAIN_LEN;
-/// The exact length word of every commit marker.
+/// The exact length word of every commit marker (`0x8000_0030`: kind
+/// [`KIND_COMMIT`], length 48 = the bytes after the word and CRC).
 pub const MARKER_WORD: u32 =
     (KIND_COMMIT << KIND_SHIFT) | (MARKER_LEN - CM_FIRST_SEQ_OFFSET) as u32;
 const _: () = assert!(MARKER_LEN % FRAME_ALIGN == 0);
 const _: () = assert!(REC_HEADER_LEN % FRAME_ALIGN == 0);
 
-/// Segment sizes must be a multiple of this.
+/// Segment sizes (in bytes) must be a multiple of this.
 pub const SEGMENT_SIZE_ALIGN: u64 = 4096;
 
 /// Round `n` up to the frame alignment.
@@ -97,7 +156,8 @@ pub const fn record_frame_len(payload_len: usize) -> usize {
     REC_HEADER_LEN + align8(payload_len)
 }
 
-/// Length word of a record.
+/// Length word of a record with a `payload_len`-byte payload (kind
+/// [`KIND_RECORD`]). `payload_len` must not exceed [`MAX_PAYLOAD_LEN`].
 #[inline(always)]
 pub const fn record_word(payload_len: u32) -> u32 {
     (KIND_RECORD << KIND_SHIFT) | payload_len
@@ -131,32 +191,59 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Little-endian u32 at byte offset `off` of `b`. Panics if `b` is shorter
+/// than `off + 4`.
 #[inline(always)]
 pub fn get_u32(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }
 
+/// Little-endian u64 at byte offset `off` of `b`. Panics if `b` is shorter
+/// than `off + 8`.
 #[inline(always)]
 pub fn get_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
 }
 
-/// Decoded segment header.
+/// Decoded segment header (the 128 bytes at offset 0 of a segment). The
+/// magic, version, reserved fields and CRC are implied: [`Self::encode`]
+/// writes them and [`Self::decode`] checks them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Segment index: the segment's position in name order, 0 for the first.
     pub index: u64,
+    /// Sequence of the first record that belongs in this segment (the
+    /// sequence after the last record of earlier segments, even if this
+    /// segment holds no record); also the number in the file name.
     pub first_seq: u64,
+    /// Intended file size in bytes. Readers scan the file's actual length;
+    /// the writer re-extends a shorter file to this size.
     pub segment_size: u64,
+    /// Chain value of the last commit marker in earlier segments (32 zero
+    /// bytes if there is none).
     pub prev_chain: [u8; 32],
+    /// Informational name and version of the writing crate (up to
+    /// [`WRITER_VERSION_LEN`] bytes are stored; longer values are cut).
+    /// Never interpreted.
     pub writer_version: String,
 }
 
-/// Why a header did not decode.
+/// Why a header did not decode (see [`SegmentHeader::decode`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderProblem {
+    /// The buffer (file) is only this many bytes, less than [`HEADER_LEN`].
     TooShort(usize),
+    /// The first 8 bytes are not [`MAGIC`]: not a keel journal segment.
     BadMagic,
-    BadCrc { stored: u32, computed: u32 },
+    /// The header CRC does not match the header bytes.
+    BadCrc {
+        /// CRC stored at [`HEADER_CRC_OFFSET`].
+        stored: u32,
+        /// CRC32C computed over bytes `0..HEADER_CRC_OFFSET`.
+        computed: u32,
+    },
+    /// The format version is not [`FORMAT_VERSION`] (checked before the
+    /// CRC, since another version may lay its header out differently).
     UnknownVersion(u32),
 }
 
@@ -185,7 +272,9 @@ impl std::fmt::Display for HeaderProblem {
 }
 
 impl SegmentHeader {
-    /// Encode into `out[..HEADER_LEN]`.
+    /// Encode into `out[..HEADER_LEN]`, with magic, [`FORMAT_VERSION`],
+    /// zeroed reserved fields and the header CRC. Panics if `out` is shorter
+    /// than [`HEADER_LEN`].
     pub fn encode(&self, out: &mut [u8]) {
         let out = &mut out[..HEADER_LEN];
         out.fill(0);
@@ -207,7 +296,9 @@ impl SegmentHeader {
             .copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Decode and validate a header.
+    /// Decode and validate the header at the start of `b`: length, magic,
+    /// version (before the CRC) and CRC, in that order. The reserved fields
+    /// are covered by the CRC but not otherwise checked.
     pub fn decode(b: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
         if b.len() < HEADER_LEN {
             return Err(HeaderProblem::TooShort(b.len()));
@@ -240,16 +331,22 @@ impl SegmentHeader {
     }
 }
 
-/// Decoded commit marker.
+/// Decoded commit marker (a [`MARKER_LEN`]-byte frame that ends a batch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommitMarker {
+    /// First sequence of the batch it commits.
     pub first_seq: u64,
+    /// Last sequence of the batch it commits.
     pub last_seq: u64,
+    /// Chain value after this batch (see [`chain_next`]).
     pub chain: [u8; 32],
 }
 
 impl CommitMarker {
-    /// Encode everything except the word (written last by the caller).
+    /// Encode everything but the length word into `out[..MARKER_LEN]`:
+    /// sequences, chain and CRC. The caller stores [`MARKER_WORD`] at
+    /// [`WORD_OFFSET`] last, which publishes the marker. Panics if `out` is
+    /// shorter than [`MARKER_LEN`].
     pub fn encode_body(&self, out: &mut [u8]) {
         let out = &mut out[..MARKER_LEN];
         out[CM_FIRST_SEQ_OFFSET..CM_FIRST_SEQ_OFFSET + CM_FIRST_SEQ_LEN]
@@ -261,7 +358,9 @@ impl CommitMarker {
         out[CM_CRC_OFFSET..CM_CRC_OFFSET + CM_CRC_LEN].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Decode a marker whose word was already checked; `None` on CRC mismatch.
+    /// Decode the marker at the start of `b`; `None` if `b` is shorter than
+    /// [`MARKER_LEN`], its word is not [`MARKER_WORD`] or its CRC does not
+    /// match. Does not check `first_seq <= last_seq` ([`parse_frame`] does).
     pub fn decode(b: &[u8]) -> Option<CommitMarker> {
         if b.len() < MARKER_LEN || get_u32(b, WORD_OFFSET) != MARKER_WORD {
             return None;
@@ -287,18 +386,27 @@ pub enum Frame {
     End,
     /// A record with a valid CRC and zero padding.
     Record {
+        /// The record's sequence (not checked against any expectation).
         seq: u64,
+        /// Payload length in bytes; the payload starts at
+        /// [`REC_PAYLOAD_OFFSET`] of the frame.
         payload_len: usize,
+        /// Whole frame length in bytes (header, payload and padding): the
+        /// next frame starts this many bytes later.
         frame_len: usize,
     },
-    /// A commit marker with a valid CRC.
+    /// A commit marker with a valid CRC and `0 < first_seq <= last_seq`.
     Commit(CommitMarker),
     /// Anything else: why it is invalid.
     Invalid(&'static str),
 }
 
 /// Parse the frame at `off` of `buf` given its (already loaded) length `word`.
-/// `buf` is the whole segment (or its readable prefix).
+/// `buf` is the whole segment (or its readable prefix); a frame that does
+/// not fit in it is [`Frame::Invalid`]. The word is passed in so that the
+/// caller decides how to load it: the crate's [`crate::Reader`] loads it
+/// atomically, with Acquire ordering, since a writer may be running; an
+/// offline scan uses [`plain_word`].
 #[inline]
 pub fn parse_frame(buf: &[u8], off: usize, word: u32) -> Frame {
     if word == 0 {
@@ -338,7 +446,9 @@ pub fn parse_frame(buf: &[u8], off: usize, word: u32) -> Frame {
     }
 }
 
-/// Plain (non-atomic) read of a frame word; for offline scans.
+/// Plain (non-atomic) read of the frame word at `off`, or 0 (end of data)
+/// if fewer than [`WORD_LEN`] bytes are left; for offline scans of files no
+/// writer is changing.
 #[inline]
 pub fn plain_word(buf: &[u8], off: usize) -> u32 {
     if off + WORD_LEN > buf.len() {
@@ -348,8 +458,9 @@ pub fn plain_word(buf: &[u8], off: usize) -> u32 {
     }
 }
 
-/// Scan aligned offsets in `[from, buf.len())` for any valid frame
-/// (record or commit marker). Returns its offset.
+/// Scan 8-aligned offsets in `[from, buf.len())` (`from` rounded up) for
+/// any valid frame (record or commit marker), ignoring expected sequences.
+/// Returns the offset of the first one.
 pub fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<usize> {
     let mut off = align8(from);
     while off + FRAME_ALIGN <= buf.len() {
@@ -367,7 +478,9 @@ pub fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// End (exclusive, 8-aligned) of the last non-zero byte in `buf[from..]`, or `from`.
+/// Offset just past the last non-zero byte of `buf[from..]`, rounded up to
+/// a multiple of 8 and capped at `buf.len()`; `from` (rounded up the same
+/// way) if those bytes are all zero. Recovery and repair zero up to here.
 pub fn nonzero_end(buf: &[u8], from: usize) -> usize {
     let from = align8(from).min(buf.len());
     match buf[from..].iter().rposition(|&b| b != 0) {
@@ -376,11 +489,13 @@ pub fn nonzero_end(buf: &[u8], from: usize) -> usize {
     }
 }
 
-/// Writer version string stored in headers.
+/// Writer version string stored in headers (`"keel-journal <version>"`).
 pub const WRITER_VERSION: &str = concat!("keel-journal ", env!("CARGO_PKG_VERSION"));
 
 /// Chain step: `blake3(prev_chain ++ batch_bytes)` where `batch_bytes` are all
-/// record frames of a commit batch, in order (given as contiguous parts).
+/// record frames of a commit batch, in order (given as contiguous parts,
+/// e.g. one per segment when the batch spans a roll). Headers and commit
+/// markers are not hashed.
 pub fn chain_next(prev: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(prev);

@@ -1,26 +1,73 @@
 //! Keel journal: the system of record.
 //!
 //! An mmap'd, append-only, segmented log of opaque payloads, each with a
-//! contiguous `u64` sequence (starting at 1). Records are CRC32C-protected and
-//! grouped into commit batches; each batch ends with a commit marker holding a
-//! BLAKE3 hash chain over all bytes of history. Only committed records are
-//! ever visible to readers; recovery drops a torn tail and uncommitted records
-//! and refuses corruption. See `FORMAT.md` for the byte layout.
+//! contiguous `u64` sequence number (the first record is 1). Records are
+//! CRC32C-protected and grouped into commit batches; each batch ends with a
+//! commit marker holding a BLAKE3 hash chain over every record byte of
+//! history. Only committed records are ever visible to readers; recovery
+//! drops a torn tail and uncommitted records and refuses corruption. The
+//! byte layout is in `FORMAT.md` (mirrored by the constants in [`format`]).
 //!
-//! ```no_run
-//! use keel_journal::{Journal, JournalConfig, Durability};
-//! let mut cfg = JournalConfig::new("/tmp/j");
-//! cfg.durability = Durability::Batch;
-//! let (mut j, _report) = Journal::open(cfg).unwrap();
-//! let seq = j.append(b"hello").unwrap();
-//! let mut r = j.reserve(16).unwrap();
-//! r.buf()[..3].copy_from_slice(b"abc");
-//! r.seal(3).unwrap();
-//! j.commit().unwrap();
-//! for rec in Journal::reader(j.dir(), seq).unwrap() {
-//!     let rec = rec.unwrap();
-//!     println!("{} {:?}", rec.seq, rec.payload);
-//! }
+//! # Writing
+//!
+//! A journal is a directory. [`Journal::open`] opens or creates it, takes
+//! the directory's `LOCK` (one writer at a time) and recovers it, returning
+//! a [`RecoveryReport`]. [`Journal::append`] copies a payload in;
+//! [`Journal::reserve`] hands out space in the mapped segment to serialize
+//! into directly ([`Reservation::seal`] finishes the record). Appended
+//! records are invisible until [`Journal::commit`] writes the batch's
+//! commit marker; [`JournalConfig::durability`] says whether `commit` also
+//! syncs the batch to disk ([`Durability::Batch`]) before returning. A
+//! failed sync puts the writer in a fail-stop state (see
+//! [`AppendError::Failed`]): drop it and open the journal again.
+//!
+//! # Reading
+//!
+//! [`Journal::reader`] iterates over committed records from any sequence;
+//! [`Journal::tail`] follows a live writer. Readers take no lock and work
+//! from other threads and processes while the writer appends. [`verify`]
+//! checks a whole journal (CRCs, sequences, segments, hash chain) without
+//! changing it; [`truncate_at`] cuts history at a sequence, keeping a
+//! backup of what it cuts.
+//!
+//! # Example
+//!
+//! ```
+//! use keel_journal::{Durability, Journal, JournalConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut cfg = JournalConfig::new(dir.path());
+//! cfg.segment_size_bytes = 1 << 20; // 1 MiB segment files
+//! cfg.max_record_bytes = 4096;
+//! cfg.durability = Durability::Batch; // `commit` syncs the batch
+//! let (mut j, report) = Journal::open(cfg.clone())?;
+//! assert!(report.created);
+//!
+//! // A batch of two records: one copied in, one serialized in place.
+//! let first = j.append(b"hello")?;
+//! let mut r = j.reserve(16)?;
+//! r.buf()[..5].copy_from_slice(b"world");
+//! let second = r.seal(5)?;
+//! let batch = j.commit()?;
+//! assert_eq!((first, second, batch.last_seq), (1, 2, Some(2)));
+//!
+//! // Never committed: recovery drops it when the journal is opened again.
+//! j.append(b"lost")?;
+//! drop(j);
+//!
+//! let (j, report) = Journal::open(cfg)?;
+//! assert_eq!(report.last_sequence, Some(2));
+//! assert_eq!(report.uncommitted_records_dropped, 1);
+//! assert_eq!(j.next_sequence(), 3);
+//!
+//! let records = Journal::reader(j.dir(), 1)?.collect::<Result<Vec<_>, _>>()?;
+//! let payloads: Vec<&[u8]> = records.iter().map(|r| r.payload.as_slice()).collect();
+//! assert_eq!(payloads, [&b"hello"[..], &b"world"[..]]);
+//! assert!(records.iter().all(|r| r.batch_chain == batch.chain));
+//!
+//! drop(j);
+//! assert_eq!(keel_journal::verify(dir.path())?.records, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -52,8 +99,15 @@ pub use verify::{verify, VerifyReport};
 pub use writer::{CommitInfo, Journal, JournalConfig, Reservation};
 
 impl Journal {
-    /// Iterate over committed records from `from_seq` (read-only; works while
-    /// another process writes). Ends when no more committed records exist.
+    /// Iterate over the committed records of the journal in `dir`, starting
+    /// at sequence `from_seq` (0 is taken as 1). Read-only and lock-free: it
+    /// works while a writer in this or another process appends. The
+    /// iterator ends when no more committed records exist right now; see
+    /// [`Reader`] for reading on later, and [`Journal::tail`] for waiting.
+    ///
+    /// Fails only with [`OpenError::Io`] (kind `NotFound`) if `dir` is not an
+    /// existing directory; problems with the data show up as the iterator's
+    /// [`ReadError`]s.
     pub fn reader(dir: &Path, from_seq: u64) -> Result<Reader, OpenError> {
         if !dir.is_dir() {
             return Err(OpenError::io(
@@ -65,7 +119,10 @@ impl Journal {
         Ok(Reader::new(dir, from_seq))
     }
 
-    /// Follow a live writer from `from_seq`.
+    /// Follow a live writer of the journal in `dir` from sequence `from_seq`
+    /// (0 is taken as 1): a [`Tailer`] returns each record once it is
+    /// committed, across segment rolls. Lock-free, like [`Journal::reader`],
+    /// and fails the same way.
     pub fn tail(dir: &Path, from_seq: u64) -> Result<Tailer, OpenError> {
         if !dir.is_dir() {
             return Err(OpenError::io(
@@ -78,7 +135,7 @@ impl Journal {
     }
 
     /// Chain value of the commit batch that contains `seq` (`None` if `seq`
-    /// is not committed).
+    /// is 0 or not committed); the same as [`chain_at`].
     pub fn chain_at(dir: &Path, seq: u64) -> Result<Option<[u8; 32]>, ReadError> {
         chain_at(dir, seq)
     }

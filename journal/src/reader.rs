@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use memmap2::Mmap;
 
@@ -58,6 +58,7 @@ struct Current {
     path: PathBuf,
     map: Mmap,
     first_seq: u64,
+    index: u64,
 }
 
 /// Iterator over committed records starting at a sequence. `next()` returning
@@ -97,18 +98,61 @@ impl std::fmt::Debug for Reader {
     }
 }
 
-/// Acquire load of the frame word at `off` (0 if out of bounds).
+// `load_word` relies on Relaxed 4-byte atomic loads working on read-only
+// memory, which Rust guarantees only on the targets listed in the
+// `std::sync::atomic` docs ("Atomic accesses to read-only memory").
+#[cfg(not(any(
+    target_arch = "x86",
+    target_arch = "x86_64",
+    target_arch = "arm",
+    target_arch = "aarch64",
+    target_arch = "loongarch32",
+    target_arch = "loongarch64",
+    target_arch = "mips",
+    target_arch = "mips32r6",
+    target_arch = "mips64",
+    target_arch = "mips64r6",
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "riscv32",
+    target_arch = "riscv64",
+    target_arch = "sparc",
+    target_arch = "sparc64",
+    target_arch = "s390x",
+    target_arch = "hexagon",
+)))]
+compile_error!("keel-journal: relaxed atomic loads on read-only mappings are not guaranteed on this target");
+
+/// Load the frame word at `off` (0 if out of bounds or misaligned) with
+/// Acquire semantics: if it returns the non-zero word the writer stored (with
+/// Release, after writing the rest of the frame), the whole frame is visible
+/// to the loads this thread makes afterwards.
 #[inline]
 fn load_word(map: &Mmap, off: usize) -> u32 {
     if off % 4 != 0 || off + 4 > map.len() {
         return 0;
     }
-    // SAFETY: in bounds and 4-aligned (page-aligned mapping, checked offset).
-    // The mapping lives as long as `map`. The writer stores this word with a
-    // Release atomic store; an atomic load on a read-only shared mapping is
-    // a plain aligned load on all supported targets.
-    let w = unsafe { AtomicU32::from_ptr(map.as_ptr().add(off).cast::<u32>().cast_mut()) };
-    w.load(Ordering::Acquire)
+    // SAFETY: `off + 4 <= map.len()` (checked above), so the 4 bytes lie in
+    // the mapping, which `map` keeps alive for the whole borrow; the mapping
+    // is page-aligned and `off % 4 == 0`, so the pointer is aligned for an
+    // `AtomicU32`, and any 4 bytes are a valid `u32`. The mapping is
+    // read-only (`PROT_READ`), so `AtomicU32::from_ptr` (whose contract asks
+    // for a pointer valid for writes) is not used, and only a Relaxed load is
+    // made through this reference: the `std::sync::atomic` docs guarantee
+    // that Relaxed atomic loads of up to 4 bytes work on read-only memory
+    // (the `compile_error!` above rejects targets where that is not
+    // promised), while an Acquire load on read-only memory is not
+    // guaranteed; so the ordering comes from the Acquire fence that follows,
+    // which synchronizes with the writer's Release store when the Relaxed
+    // load reads the value it stored. The writer stores this word with a
+    // `u32` atomic store through its own shared mapping of the same file
+    // (`Journal::store_word`); every other change to these bytes is
+    // described at `segment::map_ro`, and none of them can make this load
+    // fault or read outside the mapping, only return a different `u32`.
+    let word = unsafe { &*map.as_ptr().add(off).cast::<AtomicU32>() };
+    let w = word.load(Ordering::Relaxed);
+    fence(Ordering::Acquire);
+    w
 }
 
 fn map_segment(path: &Path) -> Result<Option<Mmap>, ReadError> {
@@ -194,10 +238,15 @@ impl Reader {
             problem: p.to_string(),
         })?;
         if let Some(e) = expect_first {
-            if h.first_seq != e {
+            // Moving on from the current segment: the next one must follow
+            // it. The index check also catches a segment that recovery
+            // deleted while this reader was in it and a new writer then
+            // re-created under the same name (see `segment::map_ro`).
+            let expected_index = self.cur.as_ref().map_or(0, |c| c.index + 1);
+            if h.first_seq != e || h.index != expected_index {
                 return Err(CorruptionError::MissingSegment {
                     file: path,
-                    expected_index: 0,
+                    expected_index,
                     found_index: h.index,
                     expected_seq: e,
                     found_seq: h.first_seq,
@@ -222,6 +271,7 @@ impl Reader {
             path,
             map,
             first_seq: h.first_seq,
+            index: h.index,
         });
         Ok(())
     }
@@ -270,8 +320,50 @@ impl Reader {
         }
     }
 
+    /// True if a record of the pending batch that still lies in the current
+    /// map is no longer there as it was read (its length word or sequence
+    /// changed). Bytes after the last commit marker change only when a new
+    /// writer opens the journal after the previous one left a batch
+    /// uncommitted: recovery zeroes them and the new writer appends over
+    /// them (see `segment::map_ro`). Entries copied out of an earlier
+    /// segment (`owned`) cannot be re-checked.
+    fn pending_changed(&self) -> bool {
+        let Some(cur) = &self.cur else {
+            return false;
+        };
+        self.pending.iter().filter(|e| !e.owned).any(|e| {
+            let off = e.start - REC_PAYLOAD_OFFSET;
+            load_word(&cur.map, off) != format::record_word(e.len as u32)
+                || format::get_u64(&cur.map, off + format::REC_SEQ_OFFSET) != e.seq
+        })
+    }
+
+    /// Drop the pending batch and read again from its first record: the
+    /// bytes it was read from were rewritten (see [`Reader::pending_changed`]).
+    /// Records already returned were committed, and recovery never changes
+    /// committed bytes, so nothing returned is taken back. Ok(true): go on.
+    fn resync(&mut self) -> Result<bool, ReadError> {
+        if let Some(first) = self.pending.first() {
+            self.from_seq = first.seq;
+        }
+        self.pending.clear();
+        self.pending_spill.clear();
+        self.cur = None;
+        Ok(true)
+    }
+
     /// Process one frame. Ok(false): nothing more committed right now.
     fn step(&mut self) -> Result<bool, ReadError> {
+        let res = self.step_frame();
+        if res.is_err() && self.pending_changed() {
+            // Not damage: the uncommitted batch this reader was in was
+            // rewritten by a new writer under it.
+            return self.resync();
+        }
+        res
+    }
+
+    fn step_frame(&mut self) -> Result<bool, ReadError> {
         if self.cur.is_none() && !self.start()? {
             return Ok(false);
         }
@@ -329,26 +421,33 @@ impl Reader {
                 Ok(true)
             }
             Frame::Commit(m) => {
-                if m.last_seq + 1 != self.expected {
+                // Pending sequences are contiguous and end at
+                // `expected - 1`, so with the first check the marker covers
+                // them all iff the first one is not before its first.
+                let first_pending = self.pending.first().map(|e| e.seq);
+                if m.last_seq + 1 != self.expected
+                    || first_pending.is_some_and(|s| s < m.first_seq)
+                {
                     return Err(CorruptionError::MarkerMismatch {
                         file: cur.path.clone(),
                         offset: pos as u64,
-                        seq: m.first_seq,
+                        seq: first_pending.map_or(m.first_seq, |s| s.min(m.first_seq)),
                         batch_last: self.expected - 1,
                         marker_first: m.first_seq,
                         marker_last: m.last_seq,
                     }
                     .into());
                 }
-                // Pending sequences are contiguous (checked above), so the
-                // first and last bound them all.
-                if let (Some(a), Some(b)) = (self.pending.first(), self.pending.last()) {
-                    for seq in [a.seq, b.seq] {
-                        assert!(
-                            seq >= m.first_seq && seq <= m.last_seq,
-                            "record {seq} outside its batch"
-                        );
-                    }
+                // The records were read before this marker was. If a new
+                // writer replaced them since (see `pending_changed`), this
+                // marker is the new writer's and does not commit what was
+                // read: read the batch again. If those in this map are
+                // unchanged (same length word and sequence at the same
+                // offsets), they are the frames this marker commits, and
+                // their payloads, read only from now on (after the fence in
+                // `load_word`), are the committed ones.
+                if self.pending_changed() {
+                    return self.resync();
                 }
                 debug_assert_eq!(self.ready_head, self.ready.len(), "step with records ready");
                 // The batch is committed: it becomes the ready one, and the
@@ -453,5 +552,75 @@ pub fn chain_at(dir: &Path, seq: u64) -> Result<Option<[u8; 32]>, ReadError> {
     match Reader::new(dir, seq).try_next()? {
         Some(r) if r.seq == seq => Ok(Some(r.batch_chain)),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Journal, JournalConfig};
+
+    fn cfg(dir: &Path) -> JournalConfig {
+        let mut c = JournalConfig::new(dir);
+        c.segment_size_bytes = 4096;
+        c.max_record_bytes = 1024;
+        c
+    }
+
+    fn committed(r: &mut Reader) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(rec) = r.try_next().unwrap() {
+            out.push((rec.seq, rec.payload));
+        }
+        out
+    }
+
+    /// A reader that read an uncommitted record, then sees the journal
+    /// re-opened (recovery zeroes the record) and a different record of the
+    /// same frame length committed at the same offset, returns the new
+    /// record, not the old length over the new bytes.
+    #[test]
+    fn rewritten_uncommitted_record_is_reread() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(cfg(d.path())).unwrap();
+        for _ in 0..3 {
+            j.append(b"committed").unwrap();
+        }
+        j.commit().unwrap();
+        j.append(b"hello").unwrap(); // seq 4, 24-byte frame, never committed
+        let mut r = Journal::reader(d.path(), 1).unwrap();
+        assert_eq!(committed(&mut r).len(), 3);
+        drop(j);
+        let (mut j, rep) = Journal::open(cfg(d.path())).unwrap();
+        assert_eq!(rep.uncommitted_records_dropped, 1);
+        assert_eq!(j.append(b"abc").unwrap(), 4); // also a 24-byte frame
+        j.commit().unwrap();
+        assert_eq!(committed(&mut r), vec![(4, b"abc".to_vec())]);
+    }
+
+    /// Same, but the new writer lays the bytes out differently (a commit
+    /// marker where the reader had a record): the reader re-reads instead
+    /// of reporting corruption.
+    #[test]
+    fn rewritten_uncommitted_batch_with_other_layout_is_reread() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(cfg(d.path())).unwrap();
+        j.append(b"one").unwrap();
+        j.commit().unwrap();
+        j.append(b"two").unwrap();
+        j.append(b"three").unwrap();
+        let mut r = Journal::reader(d.path(), 1).unwrap();
+        assert_eq!(committed(&mut r), vec![(1, b"one".to_vec())]);
+        drop(j);
+        let (mut j, _) = Journal::open(cfg(d.path())).unwrap();
+        j.append(b"TWO").unwrap();
+        j.commit().unwrap();
+        j.append(b"THREE").unwrap();
+        j.commit().unwrap();
+        assert_eq!(
+            committed(&mut r),
+            vec![(2, b"TWO".to_vec()), (3, b"THREE".to_vec())]
+        );
+        assert!(r.try_next().unwrap().is_none());
     }
 }

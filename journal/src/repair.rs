@@ -51,7 +51,14 @@ fn backup_entry(
 /// `backup_path` (a new file; see FORMAT.md), and leave a valid journal that
 /// ends at `seq - 1`, writing a fresh commit marker if `seq - 1` was not at a
 /// batch end. Works when the journal is corrupt at or after `seq`; refuses if
-/// it is corrupt before. No writer may have the journal open.
+/// it is corrupt before.
+///
+/// It takes the journal's `LOCK`, so no writer can have the journal open
+/// ([`RepairError::Locked`] otherwise). No [`crate::Reader`] or
+/// [`crate::Tailer`] may have it open either: readers take no lock, and this
+/// rewrites committed bytes in place (zeroes the cut, writes the new marker),
+/// so a reader open across it may return cut records or fail. `backup_path`
+/// must not exist yet. Errors: see [`RepairError`].
 pub fn truncate_at(
     dir: &Path,
     seq: u64,

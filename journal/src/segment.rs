@@ -43,18 +43,85 @@ pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
 
 /// Map `file` read-write (shared).
 pub fn map_mut(file: &File) -> io::Result<MmapMut> {
-    // SAFETY: the file is a segment of a journal that has a single writer
-    // (enforced by the LOCK flock); nothing truncates a segment while it is
-    // mapped by the writer. Concurrent readers only read.
+    // SAFETY: every caller holds the journal's exclusive LOCK flock (the
+    // `Journal`, whose preparer thread maps only the `.prep` files it
+    // creates itself, or `truncate_at`), and flock excludes a second holder
+    // even within one process, so no other writable mapping of this file
+    // exists while this one lives (a retired segment is only unmapped).
+    // Nothing in the journal shortens a segment file (files are created at
+    // full size, only ever grown by `fallocate`, or unlinked, which leaves
+    // existing mappings valid), so every byte of the map stays backed by
+    // the file. Concurrent readers, in this process or others, only read
+    // through their own read-only mappings; what they may see is argued at
+    // `map_ro`.
     unsafe { MmapOptions::new().map_mut(file) }
 }
 
 /// Map `file` read-only (shared).
+///
+/// Used by the lock-free readers (`Reader`, `Tailer`, `chain_at`) and by the
+/// full scan (`verify`, and recovery and repair, which scan under LOCK).
 pub fn map_ro(file: &File) -> io::Result<Mmap> {
-    // SAFETY: read-only mapping of a segment. The only concurrent mutation is
-    // the single writer appending into never-published bytes; readers only
-    // look at bytes after an Acquire load of the frame's length word shows
-    // them published, after which they are never changed by the writer.
+    // SAFETY: `Mmap` exposes the file's bytes as `&[u8]`; that needs (1)
+    // every byte of the map to stay backed by the file and (2) the bytes not
+    // to change while they are read through it.
+    //
+    // (1) holds: the map's length is fixed when it is made, and nothing in
+    // the journal shortens a segment file: files are created at full size
+    // (`fallocate`), only grown by re-extension, or unlinked (recovery and
+    // `truncate_at` delete segments; an unlinked file stays valid under
+    // existing mappings).
+    //
+    // (2) does not hold everywhere, so here is exactly when bytes of a
+    // mapped segment change, and why that is still sound:
+    // * The live writer (one per journal, by the LOCK flock) writes only at
+    //   or after its append position, i.e. into frames whose length word is
+    //   still 0; it stores the word last, with Release, and never writes a
+    //   frame again once it is published. The header is written before the
+    //   segment gets its `.seg` name. `Reader` reads a frame's bytes only
+    //   after an Acquire load of its word returned non-zero, so a live
+    //   writer never changes bytes a `Reader` reads.
+    // * `Journal::open` (recovery) runs with the LOCK held, so no writer is
+    //   running, and zeroes only bytes after the last valid commit marker
+    //   (a torn tail and records of a batch the previous writer never
+    //   committed); then the new writer appends over them. Recovery never
+    //   changes committed bytes, so no record a `Reader` returns, or has
+    //   lent out as a `RecordRef`, changes. But a `Reader` that was following the
+    //   previous writer may have read those uncommitted records (it reads a
+    //   batch's records before its marker), possibly while they are being
+    //   zeroed. It never returns them unless they are still the same when it
+    //   reaches a commit marker: `Reader::pending_changed` re-checks the
+    //   length word and sequence of each one still in its current map, and
+    //   the reader re-reads the batch if any changed. A record the reader
+    //   had already copied out of an earlier segment cannot be re-checked
+    //   (the reader was then in a later segment, which recovery deleted);
+    //   the segment-index check in `Reader::enter` makes the reader fail
+    //   instead of going on when the new writer re-creates the name it
+    //   looks for next, unless the new writer's first batch spans two rolls
+    //   and the second roll falls on exactly the sequence the reader
+    //   expects (the one case not detected).
+    // * `truncate_at` runs with the LOCK held and rewrites committed bytes
+    //   in place (zeroes the cut, writes a new marker). The LOCK cannot keep
+    //   readers out, so its documented precondition is that no reader has
+    //   the journal open.
+    // * The full scan (`verify::scan`) reads every byte with plain loads.
+    //   `open` and `truncate_at` scan under the LOCK and drop the scan's maps
+    //   before changing anything, so their scans see no change. The public
+    //   `verify` takes no lock: run on a journal a writer has open, it reads
+    //   bytes that are still being written, and its result is unreliable
+    //   (documented there).
+    // * Anything else (prefaulting an existing segment with
+    //   MADV_POPULATE_WRITE, or its fallback that writes each page's first
+    //   byte back unchanged) does not change any value.
+    // Where bytes do change under a mapping (the three unsynchronized cases
+    // above), Rust's model, in which memory behind `&[u8]` does not change,
+    // is not met; the change comes through another mapping, usually from
+    // another process. What keeps that sound in practice is that nothing
+    // depends on the values for memory safety: all bytes are plain integers
+    // (every bit pattern valid), and every offset or length derived from
+    // them is bounds-checked, by safe slice indexing, against the map's
+    // fixed length. So a changed byte can produce a wrong value, a spurious
+    // error or a re-read, never an access outside the mapping.
     unsafe { MmapOptions::new().map(file) }
 }
 

@@ -32,7 +32,17 @@ pub struct VerifyReport {
     pub uncommitted_records: u64,
 }
 
-/// Read-only full check of the journal in `dir`.
+/// Read-only full check of the journal in `dir`: every segment header, CRC,
+/// sequence and commit marker, segment continuity and the hash chain, by the
+/// rules `open` applies (`FORMAT.md`, "Validation and recovery rules"). A
+/// torn tail and uncommitted records are not errors: they are reported
+/// (`open` would drop them). Corruption is returned as a [`CorruptionError`]
+/// naming file, offset and sequence.
+///
+/// Run it on a journal no writer has open (it takes no lock and changes
+/// nothing): on a live journal it reads bytes the writer is still writing,
+/// and may report the writer's in-progress tail as torn, or even as
+/// corruption.
 pub fn verify(dir: &Path) -> Result<VerifyReport, CorruptionError> {
     let scan = scan(dir, None)?;
     Ok(VerifyReport {

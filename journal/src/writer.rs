@@ -18,17 +18,21 @@ use crate::segment::{self, SegmentMut};
 pub struct JournalConfig {
     /// Journal directory (created if missing).
     pub dir: PathBuf,
-    /// Size of each new segment file; multiple of 4096 and large enough for
-    /// the header, one maximal record and one commit marker.
+    /// Size of each new segment file, in bytes; a non-zero multiple of 4096
+    /// and large enough for the 128-byte header, one record of
+    /// `max_record_bytes` and one commit marker. Each file is preallocated
+    /// to this size. Existing segments keep the size they were made with.
     pub segment_size_bytes: u64,
-    /// Largest payload `append`/`reserve` accept.
+    /// Largest payload `append`/`reserve` accept, in bytes; at most
+    /// [`format::MAX_PAYLOAD_LEN`].
     pub max_record_bytes: u32,
     /// What `commit` guarantees.
     pub durability: Durability,
 }
 
 impl JournalConfig {
-    /// A config with 64 MiB segments, 1 MiB max records, no sync.
+    /// A config for the journal in `dir` with 64 MiB segments, 1 MiB max
+    /// records and [`Durability::None`] (no sync).
     pub fn new(dir: impl Into<PathBuf>) -> JournalConfig {
         JournalConfig {
             dir: dir.into(),
@@ -69,15 +73,22 @@ impl JournalConfig {
 /// Result of a [`Journal::commit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommitInfo {
-    /// Last sequence of the batch (or of the last batch, if nothing was pending).
+    /// Last sequence of the batch (or of the last batch, if nothing was
+    /// pending; `None` if nothing was ever committed).
     pub last_seq: Option<u64>,
-    /// Chain value after this batch.
+    /// Chain value after this batch (after the last batch for a no-op
+    /// commit; 32 zero bytes if nothing was ever committed).
     pub chain: [u8; 32],
     /// Records in this batch (0 for a no-op commit).
     pub records: u64,
 }
 
-/// The single writer of a journal directory.
+/// The single writer of a journal directory; see [`Journal::open`].
+///
+/// It holds the directory's `LOCK` flock while it lives, and a background
+/// thread that prepares the next segment file. Dropping it without
+/// [`Journal::commit`] leaves the pending batch uncommitted: readers never
+/// return it and the next [`Journal::open`] drops it.
 pub struct Journal {
     dir: PathBuf,
     durability: Durability,
@@ -118,7 +129,9 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// Space reserved in the mapped segment for one record; see [`Journal::reserve`].
+/// Space reserved in the mapped segment for one record; see
+/// [`Journal::reserve`]. Dropping it without [`Reservation::seal`] discards
+/// it.
 pub struct Reservation<'a> {
     j: &'a mut Journal,
     off: usize,
@@ -127,14 +140,20 @@ pub struct Reservation<'a> {
 }
 
 impl Reservation<'_> {
-    /// The payload area (exactly `max_len` bytes, zero-filled).
+    /// The payload area: exactly the `max_len` bytes reserved, zero-filled,
+    /// in the mapped segment. Write the payload at its start.
     #[inline]
     pub fn buf(&mut self) -> &mut [u8] {
         let start = self.off + REC_HEADER_LEN;
         &mut self.j.seg.map[start..start + self.max_len]
     }
 
-    /// Seal the record with the `len` bytes actually used; returns its sequence.
+    /// Seal the record with the first `len` bytes of [`Reservation::buf`] as
+    /// its payload; returns its sequence. Like [`Journal::append`], the
+    /// record is not visible to readers until [`Journal::commit`].
+    ///
+    /// Fails with [`AppendError::SealTooLong`] if `len` exceeds the
+    /// reservation; the reservation is then discarded.
     ///
     /// Contract: the caller wrote only `buf()[..len]` (a serializer writing
     /// front to back, like bincode's slice writer, does). The rest of the
@@ -174,8 +193,26 @@ impl Drop for Reservation<'_> {
 
 impl Journal {
     /// Open (or create) the journal in `cfg.dir`, recovering it: a torn tail
-    /// and uncommitted records are dropped (and reported); corruption is
-    /// refused with an error naming file, offset and sequence.
+    /// and uncommitted records are dropped (zeroed, and trailing segments
+    /// without committed data deleted) and reported in the
+    /// [`RecoveryReport`]; corruption is refused with
+    /// [`OpenError::Corrupt`], naming file, offset and sequence, and nothing
+    /// is changed. Writing continues after the last committed record.
+    ///
+    /// Errors: [`OpenError::Config`] for a bad config, [`OpenError::Locked`]
+    /// if another writer (or [`crate::truncate_at`]) has the journal open,
+    /// [`OpenError::Io`] for file-system failures (e.g. a full disk when a
+    /// segment is preallocated).
+    ///
+    /// Readers ([`crate::Reader`], [`crate::Tailer`]) may stay open across
+    /// a re-open: recovery changes no committed byte. A reader that had
+    /// already read records of the dropped batch re-checks them when it
+    /// reaches the new writer's commit marker and reads the batch again if
+    /// they were rewritten. It may instead fail with a
+    /// [`crate::ReadError`] (create a new reader then), and if the dropped
+    /// batch spanned a segment roll, one rare layout of the new writer's
+    /// segments goes undetected (the SAFETY comment of `segment::map_ro` in
+    /// the source has the details).
     pub fn open(cfg: JournalConfig) -> Result<(Journal, RecoveryReport), OpenError> {
         cfg.validate()?;
         let dir = cfg.dir.clone();
@@ -223,17 +260,19 @@ impl Journal {
         self.next_seq
     }
 
-    /// Last committed sequence and the chain value of its batch.
+    /// Last committed sequence and the chain value of its batch (`None` if
+    /// the journal holds no committed record).
     pub fn last_committed(&self) -> Option<(u64, [u8; 32])> {
         self.last_committed.map(|s| (s, self.chain))
     }
 
-    /// Journal directory.
+    /// The journal directory (`cfg.dir` as given to [`Journal::open`]).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// `Some(cause)` once the journal is in the fail-stop state.
+    /// `Some(cause)` once the journal is in the fail-stop state (see
+    /// [`AppendError::Failed`]); `None` while it is usable.
     pub fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
     }
@@ -260,10 +299,15 @@ impl Journal {
         Ok(())
     }
 
-    /// Reserve room for a record of up to `max_len` bytes directly in the
-    /// mapped segment (rolling to the next segment first if it does not fit).
-    /// Serialize into [`Reservation::buf`] and call [`Reservation::seal`];
-    /// dropping the reservation unsealed discards it.
+    /// Reserve room for a record of up to `max_len` payload bytes directly
+    /// in the mapped segment (rolling to the next segment first if it does
+    /// not fit). Serialize into [`Reservation::buf`] and call
+    /// [`Reservation::seal`]; dropping the reservation unsealed discards it.
+    ///
+    /// Errors: [`AppendError::TooLarge`] if `max_len` exceeds
+    /// `max_record_bytes` (nothing changes); [`AppendError::Failed`] if the
+    /// journal is failed, or becomes failed because the roll to the next
+    /// segment fails.
     #[inline]
     pub fn reserve(&mut self, max_len: usize) -> Result<Reservation<'_>, AppendError> {
         self.check(max_len)?;
@@ -279,8 +323,10 @@ impl Journal {
         })
     }
 
-    /// Append one record (copy of `payload`); returns its sequence. Not
-    /// visible to readers until [`Journal::commit`].
+    /// Append one record (a copy of `payload`) to the pending batch; returns
+    /// its sequence. Not visible to readers until [`Journal::commit`].
+    ///
+    /// Errors as for [`Journal::reserve`] with `max_len = payload.len()`.
     #[inline]
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, AppendError> {
         self.check(payload.len())?;
@@ -323,11 +369,26 @@ impl Journal {
     #[inline(always)]
     fn store_word(&mut self, off: usize, word: u32) {
         assert!(off % format::FRAME_ALIGN == 0 && off + 4 <= self.seg.map.len());
-        // SAFETY: `off` is in bounds (checked above) and 8-aligned within a
-        // page-aligned mapping, so the pointer is valid and 4-aligned for an
-        // AtomicU32. The mapping outlives this call, and all writer access to
-        // it goes through `&mut self`; other processes/threads only perform
-        // atomic loads on this word.
+        // SAFETY: `off + 4 <= map.len()` and `off % 8 == 0` (asserted above)
+        // in a page-aligned mapping, so the pointer is in bounds and aligned
+        // for an `AtomicU32`; the mapping is writable (`MmapMut`, read-write
+        // shared) and lives in `self.seg`, which outlives the reference (used
+        // for this one store). No Rust reference into these 4 bytes is live
+        // meanwhile: slices of `self.seg.map` are temporaries that have
+        // ended, and `&mut self` keeps the rest of this process off this
+        // mapping. Earlier non-atomic accesses to the word through this
+        // mapping (prefault, recovery's zeroing) happen-before this store:
+        // they were made by the thread that owns the `Journal`, or by the
+        // preparer thread before it handed the segment over through a
+        // channel. The word is stored
+        // once per frame, here; recovery and `truncate_at`, which also write
+        // such bytes, hold the LOCK and so never run while this writer does.
+        // Other threads and processes reach the word through their own
+        // read-only mappings: `Reader` loads it atomically (Relaxed load +
+        // Acquire fence), and reads it plainly (`CommitMarker::decode`) only
+        // after such a load returned the value stored here, i.e. after this
+        // store, which is never repeated. The one unsynchronized reader is
+        // `verify` run on a live journal; see `segment::map_ro`.
         let word_ref =
             unsafe { AtomicU32::from_ptr(self.seg.map.as_mut_ptr().add(off).cast::<u32>()) };
         word_ref.store(word, Ordering::Release);
@@ -424,8 +485,17 @@ impl Journal {
     }
 
     /// End the pending batch: write its commit marker (hash chain) and apply
-    /// the durability level. A no-op if nothing is pending. After an error the
-    /// journal is failed (fail-stop) and the batch is not committed.
+    /// the durability level ([`Durability::Batch`]: sync the batch's bytes,
+    /// and the directory after a roll, before returning). A no-op if nothing
+    /// is pending.
+    ///
+    /// After an error ([`AppendError::Failed`]) the journal is failed
+    /// (fail-stop) and the batch does not count as committed: this writer
+    /// reports the previous commit as its last one and the batch is not
+    /// known to be durable. If the failure was the sync, the marker is
+    /// already in the mapped segment, so readers may see the batch and a
+    /// later [`Journal::open`] keeps it if the marker reached the disk; if
+    /// it was the roll to a new segment, no marker was written.
     pub fn commit(&mut self) -> Result<CommitInfo, AppendError> {
         self.check(0)?;
         if self.batch_first == 0 {

@@ -4,7 +4,6 @@
 //! - balances: non-zero balances per account and asset after `--at`;
 //! - orders: open orders after `--at`.
 
-use keel_engine::model::Trade;
 use std::io::Write;
 
 use keel_engine::model::Event;
@@ -111,33 +110,22 @@ pub fn run(a: &ExportArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
                 progress.tick(last);
                 for e in records.events() {
                     r.learn(e);
-                    if let Event::TradeExecuted(Trade {
-                        symbol,
-                        maker_order,
-                        taker_order,
-                        maker_account,
-                        taker_account,
-                        taker_side,
-                        price,
-                        qty,
-                        maker_fee,
-                        taker_fee,
-                    }) = *e
+                    if let Event::TradeExecuted(tr) = *e
                     {
-                        let quote = r.symbol_spec(symbol).map_or(u32::MAX, |s| s.quote);
+                        let quote = r.symbol_spec(tr.symbol).map_or(u32::MAX, |s| s.quote);
                         sink.row(vec![
                             rec.seq.into(),
                             rec.ts.into(),
-                            r.symbol_name(symbol).into(),
-                            maker_order.into(),
-                            taker_order.into(),
-                            maker_account.into(),
-                            taker_account.into(),
-                            side_name(taker_side).into(),
-                            r.format_price(symbol, price).into(),
-                            r.format_qty(symbol, qty).into(),
-                            r.format_amount(quote, maker_fee).into(),
-                            r.format_amount(quote, taker_fee).into(),
+                            r.symbol_name(tr.symbol).into(),
+                            tr.maker_order.into(),
+                            tr.taker_order.into(),
+                            tr.maker_account.into(),
+                            tr.taker_account.into(),
+                            side_name(tr.taker_side).into(),
+                            r.format_price(tr.symbol, tr.price).into(),
+                            r.format_qty(tr.symbol, tr.qty).into(),
+                            r.format_amount(quote, tr.maker_fee).into(),
+                            r.format_amount(quote, tr.taker_fee).into(),
                             r.asset_name(quote).into(),
                         ])
                         .map_err(w)?;

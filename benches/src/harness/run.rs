@@ -11,7 +11,7 @@
 //!   instant, so nothing has to travel with the command.
 //! - The first `warmup` commands are sent and received but not recorded.
 //!
-//! The same runner drives the real engine ([`KeelTarget`]) and the null
+//! The same runner drives the real engine ([`KeelProducer`], [`KeelConsumer`]) and the null
 //! loop ([`crate::harness::null`]), so the floor and Keel differ only in what
 //! the loop does.
 

@@ -19,6 +19,7 @@ const CONFIG: Configuration<LittleEndian, Fixint> =
 
 /// Why a record payload does not decode.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// The payload's format version is not [`RECORD_VERSION`].
     #[error("record payload uses format version {found}; this Keel reads version {RECORD_VERSION} (upgrade Keel to read it)")]

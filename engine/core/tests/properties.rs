@@ -911,47 +911,36 @@ impl Shadow {
                 }
                 self.end_order(order)?;
             }
-            Event::TradeExecuted(Trade {
-                symbol,
-                maker_order,
-                taker_order,
-                maker_account,
-                taker_account,
-                taker_side,
-                price,
-                qty,
-                maker_fee,
-                taker_fee,
-            }) => {
-                let sym = self.symbols[symbol as usize].clone();
-                let m = self.orders.get(&maker_order).cloned();
-                let t = self.orders.get(&taker_order).cloned();
+            Event::TradeExecuted(tr) => {
+                let sym = self.symbols[tr.symbol as usize].clone();
+                let m = self.orders.get(&tr.maker_order).cloned();
+                let t = self.orders.get(&tr.taker_order).cloned();
                 let (Some(m), Some(t)) = (m, t) else {
                     return Err(TestCaseError::fail(format!("trade on unknown order {e:?}")));
                 };
                 ensure!(
-                    m.resting && !t.resting && m.symbol == symbol && t.symbol == symbol,
+                    m.resting && !t.resting && m.symbol == tr.symbol && t.symbol == tr.symbol,
                     "trade {e:?} between {m:?} and {t:?}"
                 );
                 ensure!(
-                    m.account == maker_account
-                        && t.account == taker_account
-                        && t.side == taker_side
-                        && m.side != taker_side,
+                    m.account == tr.maker_account
+                        && t.account == tr.taker_account
+                        && t.side == tr.taker_side
+                        && m.side != tr.taker_side,
                     "trade {e:?} fields"
                 );
                 ensure!(m.account != t.account, "self trade {e:?}");
                 ensure!(
-                    price == m.price,
-                    "trade not at the maker's price {e:?} {m:?}"
+                    tr.price == m.price,
+                    "trade not at the maker's tr.price {e:?} {m:?}"
                 );
                 ensure!(
-                    qty > 0 && qty <= m.remaining && qty <= t.remaining,
-                    "trade qty {e:?}"
+                    tr.qty > 0 && tr.qty <= m.remaining && tr.qty <= t.remaining,
+                    "trade tr.qty {e:?}"
                 );
                 // Price-time priority: nothing better resting on the maker side.
                 for (id, o) in &self.orders {
-                    if o.resting && o.symbol == symbol && o.side == m.side && *id != maker_order {
+                    if o.resting && o.symbol == tr.symbol && o.side == m.side && *id != tr.maker_order {
                         let better = match m.side {
                             Side::Buy => o.price > m.price,
                             Side::Sell => o.price < m.price,
@@ -963,23 +952,23 @@ impl Shadow {
                     }
                 }
                 if !(t.is_market && t.price == 0) {
-                    let ok = match taker_side {
-                        Side::Buy => price <= t.price,
-                        Side::Sell => price >= t.price,
+                    let ok = match tr.taker_side {
+                        Side::Buy => tr.price <= t.price,
+                        Side::Sell => tr.price >= t.price,
                     };
                     ensure!(ok, "trade {e:?} beyond taker limit {t:?}");
                 }
                 let notional = sym
-                    .notional(price, qty)
+                    .notional(tr.price, tr.qty)
                     .ok_or_else(|| TestCaseError::fail("notional overflow in a trade"))?;
                 ensure!(
-                    maker_fee == fee(notional, sym.maker_bps)
-                        && taker_fee == fee(notional, sym.taker_bps),
+                    tr.maker_fee == fee(notional, sym.maker_bps)
+                        && tr.taker_fee == fee(notional, sym.taker_bps),
                     "fees of {e:?}: notional {notional}"
                 );
                 if let Some((id, budget)) = ctx.budget {
-                    if id == taker_order {
-                        ctx.spent = ctx.spent.saturating_add(notional).saturating_add(taker_fee);
+                    if id == tr.taker_order {
+                        ctx.spent = ctx.spent.saturating_add(notional).saturating_add(tr.taker_fee);
                         ensure!(
                             ctx.spent <= budget,
                             "budget {budget} exceeded: {}",
@@ -987,12 +976,12 @@ impl Shadow {
                         );
                     }
                 }
-                let base = qty
+                let base = tr.qty
                     .checked_mul(sym.base_per_lot)
                     .ok_or_else(|| TestCaseError::fail("base overflow in a trade"))?;
-                let (buyer, seller, buyer_fee, seller_fee) = match taker_side {
-                    Side::Buy => (taker_order, maker_order, taker_fee, maker_fee),
-                    Side::Sell => (maker_order, taker_order, maker_fee, taker_fee),
+                let (buyer, seller, buyer_fee, seller_fee) = match tr.taker_side {
+                    Side::Buy => (tr.taker_order, tr.maker_order, tr.taker_fee, tr.maker_fee),
+                    Side::Sell => (tr.maker_order, tr.taker_order, tr.maker_fee, tr.taker_fee),
                 };
                 let cost = notional + buyer_fee;
                 for (id, amount) in [(buyer, cost), (seller, base)] {
@@ -1003,15 +992,15 @@ impl Shadow {
                         o.reserved
                     );
                     o.reserved -= amount;
-                    o.remaining -= qty;
+                    o.remaining -= tr.qty;
                     let (acct, asset) = (o.account, sym.hold_asset(o.side));
                     self.unhold(acct, asset, amount)?;
                 }
                 let (ba, sa) = (self.orders[&buyer].account, self.orders[&seller].account);
                 self.credit(ba, sym.base, base)?;
                 self.credit(sa, sym.quote, notional - seller_fee)?;
-                self.credit(OPERATOR, sym.quote, maker_fee + taker_fee)?;
-                for id in [maker_order, taker_order] {
+                self.credit(OPERATOR, sym.quote, tr.maker_fee + tr.taker_fee)?;
+                for id in [tr.maker_order, tr.taker_order] {
                     if self.orders[&id].remaining == 0 {
                         self.end_order(id)?;
                     }

@@ -160,7 +160,9 @@ enum JsonCommand {
 /// simulated clock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParsedCommand {
+    /// The command, with ids and integer units.
     pub command: Command,
+    /// The line's `ts` (ns), for the simulated clock.
     pub ts: Option<u64>,
 }
 

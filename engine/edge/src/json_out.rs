@@ -2,7 +2,6 @@
 //! command form is exactly what `json_in` reads, so tools can write commands
 //! (`replay what-if --corrections`) that `keel run` accepts.
 
-use keel_engine::model::Trade;
 use serde_json::{json, Map, Value};
 
 use keel_engine::model::{
@@ -124,24 +123,13 @@ pub fn event_json(r: &Registry, event: &Event) -> Value {
             }
             v
         }
-        Event::TradeExecuted(Trade {
-            symbol,
-            maker_order,
-            taker_order,
-            maker_account,
-            taker_account,
-            taker_side,
-            price,
-            qty,
-            maker_fee,
-            taker_fee,
-        }) => {
-            let quote = r.symbol_spec(symbol).map(|s| s.quote).unwrap_or(u32::MAX);
+        Event::TradeExecuted(tr) => {
+            let quote = r.symbol_spec(tr.symbol).map(|s| s.quote).unwrap_or(u32::MAX);
             json!({
-                "symbol": r.symbol_name(symbol), "maker_order": maker_order, "taker_order": taker_order,
-                "maker_account": maker_account, "taker_account": taker_account, "taker_side": side(taker_side),
-                "price": r.format_price(symbol, price), "qty": r.format_qty(symbol, qty),
-                "maker_fee": r.format_amount(quote, maker_fee), "taker_fee": r.format_amount(quote, taker_fee),
+                "symbol": r.symbol_name(tr.symbol), "maker_order": tr.maker_order, "taker_order": tr.taker_order,
+                "maker_account": tr.maker_account, "taker_account": tr.taker_account, "taker_side": side(tr.taker_side),
+                "price": r.format_price(tr.symbol, tr.price), "qty": r.format_qty(tr.symbol, tr.qty),
+                "maker_fee": r.format_amount(quote, tr.maker_fee), "taker_fee": r.format_amount(quote, tr.taker_fee),
                 "fee_asset": r.asset_name(quote)
             })
         }

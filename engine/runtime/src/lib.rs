@@ -4,8 +4,8 @@
 //! [`Engine::start`](runtime::Engine::start) recovers the state from the
 //! journal (newest valid snapshot, then journaled events; nothing is
 //! re-decided), spawns the business-logic thread, and hands back a
-//! [`CommandSender`](runtime::CommandSender) and
-//! [`Subscription`](runtime::Subscription)s. Per batch the loop stamps each
+//! [`CommandSender`] and
+//! [`Subscription`]s. Per batch the loop stamps each
 //! command, decides it into events, applies them, journals one record per
 //! command, commits the batch under the configured durability, and only then
 //! publishes the outputs.

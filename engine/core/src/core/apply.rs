@@ -18,9 +18,9 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
             let account = state.account_mut(account)?;
             if request_id <= account.last_request_id {
                 return Err(ApplyError::Inconsistent {
- what: "accepted request id not above the last",
- values: format!("request id {request_id}, last {}", account.last_request_id),
- });
+                    what: "accepted request id not above the last",
+                    values: format!("request id {request_id}, last {}", account.last_request_id),
+                });
             }
             account.last_request_id = request_id;
         }
@@ -28,9 +28,9 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
         Event::AssetAdded { asset, name, scale } => {
             if asset as usize != state.assets.len() {
                 return Err(ApplyError::Inconsistent {
- what: "asset id out of sequence",
- values: format!("asset {asset}, next {}", state.assets.len()),
- });
+                    what: "asset id out of sequence",
+                    values: format!("asset {asset}, next {}", state.assets.len()),
+                });
             }
             state.push_asset(Asset {
                 name,
@@ -41,9 +41,9 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
         Event::SymbolAdded { symbol, spec } => {
             if symbol as usize != state.symbols.len() {
                 return Err(ApplyError::Inconsistent {
- what: "symbol id out of sequence",
- values: format!("symbol {symbol}, next {}", state.symbols.len()),
- });
+                    what: "symbol id out of sequence",
+                    values: format!("symbol {symbol}, next {}", state.symbols.len()),
+                });
             }
             let base = *state
                 .asset(spec.base)
@@ -53,9 +53,9 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
                 .ok_or(ApplyError::UnknownAsset { asset: spec.quote })?;
             let scales =
                 scales_for(&spec, &base, &quote).map_err(|_| ApplyError::Inconsistent {
- what: "invalid symbol spec",
- values: format!("{spec:?}"),
- })?;
+                    what: "invalid symbol spec",
+                    values: format!("{spec:?}"),
+                })?;
             state.push_symbol(Symbol {
                 spec,
                 scales,
@@ -106,9 +106,9 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
         } => {
             if qty == 0 {
                 return Err(ApplyError::Inconsistent {
- what: "order accepted for zero lots",
- values: format!("order {order}"),
- });
+                    what: "order accepted for zero lots",
+                    values: format!("order {order}"),
+                });
             }
             let asset = state.order_hold_asset(symbol, side)?;
             state.hold(account, asset, hold)?;
@@ -151,9 +151,12 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
             let o = *state.order_at(slot);
             if !o.is_resting() || qty == 0 || price == 0 {
                 return Err(ApplyError::Inconsistent {
- what: "amend of an order that is not resting",
- values: format!("order {order} resting {}, amend to price {price} qty {qty}", o.is_resting()),
- });
+                    what: "amend of an order that is not resting",
+                    values: format!(
+                        "order {order} resting {}, amend to price {price} qty {qty}",
+                        o.is_resting()
+                    ),
+                });
             }
             if priority_kept {
                 if price != o.price || qty >= o.remaining {
@@ -200,70 +203,74 @@ pub fn apply(state: &mut State, event: &Event) -> Result<(), ApplyError> {
 /// A fill: moves reserved funds between the two accounts, fees to the
 /// operator, and reduces (and closes) both orders.
 fn apply_trade(state: &mut State, trade: &Trade) -> Result<(), ApplyError> {
-            let sym = *state
-            .symbol(trade.symbol)
-            .ok_or(ApplyError::UnknownSymbol {
+    let sym = *state
+        .symbol(trade.symbol)
+        .ok_or(ApplyError::UnknownSymbol {
             symbol: trade.symbol,
         })?;
-        let maker = state.slot_of(trade.maker_order)?;
-        let taker = state.slot_of(trade.taker_order)?;
+    let maker = state.slot_of(trade.maker_order)?;
+    let taker = state.slot_of(trade.taker_order)?;
+    {
+        let (m, t) = (state.order_at(maker), state.order_at(taker));
+        if !m.is_resting()
+            || t.is_resting()
+            || m.account != trade.maker_account
+            || t.account != trade.taker_account
+            || m.symbol != trade.symbol
+            || t.symbol != trade.symbol
+            || m.side == trade.taker_side
+            || t.side != trade.taker_side
+            || m.price != trade.price
         {
-            let (m, t) = (state.order_at(maker), state.order_at(taker));
-            if !m.is_resting()
-                || t.is_resting()
-                || m.account != trade.maker_account
-                || t.account != trade.taker_account
-                || m.symbol != trade.symbol
-                || t.symbol != trade.symbol
-                || m.side == trade.taker_side
-                || t.side != trade.taker_side
-                || m.price != trade.price
-            {
-                return Err(ApplyError::Inconsistent {
- what: "trade does not match its orders",
- values: format!("{trade:?}; maker {m:?}; taker {t:?}"),
- });
-            }
+            return Err(ApplyError::Inconsistent {
+                what: "trade does not match its orders",
+                values: format!("{trade:?}; maker {m:?}; taker {t:?}"),
+            });
         }
-        let notional = sym
-            .scales
-            .notional(trade.price, trade.qty)
-            .ok_or(ApplyError::Overflow { what: "notional" })?;
-        let base_amount = sym.scales.base_amount(trade.qty).ok_or(ApplyError::Overflow {
+    }
+    let notional = sym
+        .scales
+        .notional(trade.price, trade.qty)
+        .ok_or(ApplyError::Overflow { what: "notional" })?;
+    let base_amount = sym
+        .scales
+        .base_amount(trade.qty)
+        .ok_or(ApplyError::Overflow {
             what: "base amount",
         })?;
-        let (buyer, seller, buyer_fee, seller_fee) = match trade.taker_side {
-            Side::Buy => (taker, maker, trade.taker_fee, trade.maker_fee),
-            Side::Sell => (maker, taker, trade.maker_fee, trade.taker_fee),
-        };
-        if seller_fee > notional {
-            return Err(ApplyError::Inconsistent {
- what: "seller fee above notional",
- values: format!("seller fee {seller_fee}, notional {notional}"),
- });
-        }
-        let buyer_cost = notional
-            .checked_add(buyer_fee)
-            .ok_or(ApplyError::Overflow { what: "buyer cost" })?;
-        let fees = trade.maker_fee
-            .checked_add(trade.taker_fee)
-            .ok_or(ApplyError::Overflow { what: "fees" })?;
-        let (buyer_account, seller_account) = (
-            state.order_at(buyer).account,
-            state.order_at(seller).account,
-        );
-        state.spend_reserved(buyer, buyer_cost)?;
-        state.spend_reserved(seller, base_amount)?;
-        state.credit(buyer_account, sym.spec.base, base_amount)?;
-        state.credit(seller_account, sym.spec.quote, notional - seller_fee)?;
-        state.credit(OPERATOR, sym.spec.quote, fees)?;
-        state.reduce_order(maker, trade.qty)?;
-        state.reduce_order(taker, trade.qty)?;
-        if state.order_at(maker).remaining == 0 {
-            state.close_order(maker)?;
-        }
-        if state.order_at(taker).remaining == 0 {
-            state.close_order(taker)?;
-        }
+    let (buyer, seller, buyer_fee, seller_fee) = match trade.taker_side {
+        Side::Buy => (taker, maker, trade.taker_fee, trade.maker_fee),
+        Side::Sell => (maker, taker, trade.maker_fee, trade.taker_fee),
+    };
+    if seller_fee > notional {
+        return Err(ApplyError::Inconsistent {
+            what: "seller fee above notional",
+            values: format!("seller fee {seller_fee}, notional {notional}"),
+        });
+    }
+    let buyer_cost = notional
+        .checked_add(buyer_fee)
+        .ok_or(ApplyError::Overflow { what: "buyer cost" })?;
+    let fees = trade
+        .maker_fee
+        .checked_add(trade.taker_fee)
+        .ok_or(ApplyError::Overflow { what: "fees" })?;
+    let (buyer_account, seller_account) = (
+        state.order_at(buyer).account,
+        state.order_at(seller).account,
+    );
+    state.spend_reserved(buyer, buyer_cost)?;
+    state.spend_reserved(seller, base_amount)?;
+    state.credit(buyer_account, sym.spec.base, base_amount)?;
+    state.credit(seller_account, sym.spec.quote, notional - seller_fee)?;
+    state.credit(OPERATOR, sym.spec.quote, fees)?;
+    state.reduce_order(maker, trade.qty)?;
+    state.reduce_order(taker, trade.qty)?;
+    if state.order_at(maker).remaining == 0 {
+        state.close_order(maker)?;
+    }
+    if state.order_at(taker).remaining == 0 {
+        state.close_order(taker)?;
+    }
     Ok(())
 }

@@ -160,6 +160,7 @@ pub enum Event {
 
 /// Why an order ended before it filled completely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+#[non_exhaustive]
 pub enum CancelReason {
     /// Its owner cancelled it (`CancelOrder`).
     User,

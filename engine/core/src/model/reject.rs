@@ -10,6 +10,7 @@ use super::ids::{AccountId, AssetId, OrderId, SymbolId};
 /// effect and its request id is not used up: fix what the reason names and
 /// send it again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+#[non_exhaustive]
 pub enum RejectReason {
     /// `request_id` was not above the last accepted one, which is named (a
     /// retry of an accepted command, or a request id of 0 to open an account).

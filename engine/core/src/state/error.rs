@@ -8,6 +8,7 @@ use crate::model::{AccountId, AssetId, OrderId, SymbolId};
 /// the core always fit; this only arises from a journal that was not written
 /// by this core's decisions (or a bug), and recovery stops on it.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ApplyError {
     /// The event names an account that is not open.
     #[error("event names unknown account {account}; the journal does not match this state (replay from genesis or check the snapshot)")]

@@ -165,10 +165,7 @@ impl State {
                             ));
                         }
                         if let Some(expiry) = o.expiry_ns() {
-                            if !self
-                                .expiries
-                                .iter_soonest_first()
-                                .any(|e| e == (expiry, o.id))
+                            if !self.expiries.contains(expiry, o.id, slot)
                             {
                                 return fail(format!(
                                     "GTD order {} missing from expiry index",

@@ -65,7 +65,7 @@ impl State {
             orders: Slab::with_capacity(max_orders),
             order_index: OrderIndex::with_capacity(max_orders),
             levels: Slab::with_capacity(limits.max_levels as usize),
-            expiries: ExpiryIndex::with_capacity(max_orders.min(1 << 16)),
+            expiries: ExpiryIndex::with_capacity(max_orders),
             next_order_id: 1,
             next_arrival: 1,
         };

@@ -231,15 +231,18 @@ impl State {
         let order = *self.order_at(slot);
         if order.is_resting() {
             return Err(ApplyError::Inconsistent {
- what: "order rested twice",
- values: format!("order {}", order.id),
- });
+                what: "order rested twice",
+                values: format!("order {}", order.id),
+            });
         }
         if order.remaining == 0 || order.is_market {
             return Err(ApplyError::Inconsistent {
- what: "only a limit order with a remainder can rest",
- values: format!("order {} with {} lots, market {}", order.id, order.remaining, order.is_market),
- });
+                what: "only a limit order with a remainder can rest",
+                values: format!(
+                    "order {} with {} lots, market {}",
+                    order.id, order.remaining, order.is_market
+                ),
+            });
         }
         let book = self
             .books
@@ -284,7 +287,7 @@ impl State {
         o.level_next = NIL;
         o.arrival = arrival;
         if let Some(expiry) = order.expiry_ns() {
-            self.expiries.insert(expiry, order.id);
+            self.expiries.insert(expiry, order.id, slot);
         }
         Ok(())
     }
@@ -330,7 +333,7 @@ impl State {
         o.level_prev = NIL;
         o.level_next = NIL;
         if let Some(expiry) = order.expiry_ns() {
-            let removed = self.expiries.remove(expiry, order.id);
+            let removed = self.expiries.remove(expiry, order.id, slot);
             assert!(
                 removed,
                 "resting GTD order {} missing from expiry index",

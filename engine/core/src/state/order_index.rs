@@ -1,9 +1,18 @@
-//! Order id → slot: a fixed-size open-addressing table (linear probing,
-//! backward-shift deletion). It is sized once for the order capacity at a
-//! load of at most 2/3, never rehashes and never allocates, and keeps no
-//! tombstones. Lookups are deterministic; iteration is never needed.
-//! The bucket count and home function are internal: nothing observable
-//! depends on them.
+//! Order id → slot: a fixed-size open-addressing table with Robin Hood
+//! linear probing and backward-shift deletion. It is sized once for the
+//! order capacity at a load of at most 2/3, never rehashes and never
+//! allocates, and keeps no tombstones.
+//!
+//! Robin Hood order (along a probe run, entries never sit closer to their
+//! home than an entry before them) bounds every operation by the local
+//! cluster, not by the number of live orders: a lookup stops at the first
+//! entry nearer its home than the probe, and a delete stops shifting at the
+//! first entry that sits at its home. Order ids are sequential and each homes
+//! at its low bits, so live ids usually sit at their homes and insert, find
+//! and remove touch one or two buckets whatever the pattern of live ids (FIFO
+//! fills, oldest-first cancels, very old orders among new ones).
+//! Lookups are deterministic; iteration is never needed. The bucket count and
+//! home function are internal: nothing observable depends on them.
 
 use crate::model::OrderId;
 
@@ -62,21 +71,35 @@ impl OrderIndex {
         }
     }
 
+    /// How far bucket `i` is from the home of the id stored there.
+    #[inline]
+    fn distance(&self, i: usize, id: OrderId) -> usize {
+        let home = self.home(id);
+        if i >= home {
+            i - home
+        } else {
+            i + self.keys.len() - home
+        }
+    }
+
     #[inline]
     fn find(&self, id: OrderId) -> Option<usize> {
         if id == EMPTY {
             return None;
         }
         let mut i = self.home(id);
+        let mut probed = 0;
         loop {
             let k = self.keys[i];
             if k == id {
                 return Some(i);
             }
-            if k == EMPTY {
+            // Robin Hood: `id` would sit before any entry nearer its home.
+            if k == EMPTY || self.distance(i, k) < probed {
                 return None;
             }
             i = self.next(i);
+            probed += 1;
         }
     }
 
@@ -93,44 +116,58 @@ impl OrderIndex {
             self.len * 3 < self.keys.len() * 2,
             "order index over its capacity"
         );
+        assert!(self.find(id).is_none(), "order {id} indexed twice");
+        let (mut id, mut slot) = (id, slot);
         let mut i = self.home(id);
-        while self.keys[i] != EMPTY {
-            assert_ne!(self.keys[i], id, "order {id} indexed twice");
+        let mut probed = 0;
+        loop {
+            let k = self.keys[i];
+            if k == EMPTY {
+                self.keys[i] = id;
+                self.slots[i] = slot;
+                self.len += 1;
+                return;
+            }
+            let resident = self.distance(i, k);
+            if resident < probed {
+                // Take the bucket from the entry nearer its home; carry it on.
+                std::mem::swap(&mut self.keys[i], &mut id);
+                std::mem::swap(&mut self.slots[i], &mut slot);
+                probed = resident;
+            }
             i = self.next(i);
+            probed += 1;
         }
-        self.keys[i] = id;
-        self.slots[i] = slot;
-        self.len += 1;
     }
 
-    /// Removes an id, shifting later entries of its probe run back so no
-    /// tombstone is needed.
+    /// Removes an id, shifting the rest of its cluster back by one until an
+    /// empty bucket or an entry at its home, so no tombstone is needed.
     pub fn remove(&mut self, id: &OrderId) -> Option<u32> {
         let mut hole = self.find(*id)?;
         let slot = self.slots[hole];
-        let mut j = hole;
         loop {
-            j = self.next(j);
+            let j = self.next(hole);
             let k = self.keys[j];
-            if k == EMPTY {
+            if k == EMPTY || self.distance(j, k) == 0 {
                 break;
             }
-            let home = self.home(k);
-            // Move k into the hole unless its home lies cyclically in (hole, j].
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
-            if !stays {
-                self.keys[hole] = k;
-                self.slots[hole] = self.slots[j];
-                hole = j;
-            }
+            self.keys[hole] = k;
+            self.slots[hole] = self.slots[j];
+            hole = j;
         }
         self.keys[hole] = EMPTY;
         self.len -= 1;
         Some(slot)
+    }
+
+    /// The longest distance of any entry from its home (for tests).
+    #[cfg(test)]
+    fn max_probe(&self) -> usize {
+        (0..self.keys.len())
+            .filter(|&i| self.keys[i] != EMPTY)
+            .map(|i| self.distance(i, self.keys[i]))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -161,5 +198,49 @@ mod tests {
                 prop_assert_eq!(index.get(&id).copied(), model.get(&id).copied());
             }
         }
+
+        #[test]
+        fn behaves_like_a_map_with_colliding_ids(ops in proptest::collection::vec((0u8..3, 0u64..64), 1..600)) {
+            // Ids 16 apart share a home in a 16-order table: long clusters.
+            let mut index = OrderIndex::with_capacity(16);
+            let mut model = BTreeMap::new();
+            for (op, x) in ops {
+                let id = 1 + x * 16 + x % 3;
+                match op {
+                    0 if model.len() < 16 && !model.contains_key(&id) => {
+                        index.insert(id, x as u32);
+                        model.insert(id, x as u32);
+                    }
+                    1 => prop_assert_eq!(index.remove(&id), model.remove(&id)),
+                    _ => prop_assert_eq!(index.get(&id).copied(), model.get(&id).copied()),
+                }
+            }
+            for x in 0..64 {
+                let id = 1 + x * 16 + x % 3;
+                prop_assert_eq!(index.get(&id).copied(), model.get(&id).copied());
+            }
+        }
+    }
+
+    #[test]
+    fn sequential_ids_sit_at_home_whatever_is_removed() {
+        let cap = 1 << 12;
+        let mut index = OrderIndex::with_capacity(cap);
+        let mut next = 1u64;
+        for _ in 0..cap {
+            index.insert(next, next as u32);
+            next += 1;
+        }
+        // Oldest-first removal while new ids keep arriving, with one very old
+        // id kept throughout: every id stays at (or next to) its home.
+        let keep = 7;
+        for oldest in 1..(cap as u64 * 8) {
+            if oldest != keep && index.remove(&oldest).is_some() {
+                index.insert(next, next as u32);
+                next += 1;
+            }
+            assert!(index.max_probe() <= 1, "probe run grew at {oldest}");
+        }
+        assert_eq!(index.get(&keep), Some(&(keep as u32)));
     }
 }

@@ -7,6 +7,9 @@ use super::{
     WaitStrategy,
 };
 
+/// The segment size [`ConfigBuilder::temporary_journal`] sets, MiB.
+pub const TEMPORARY_SEGMENT_MIB: u64 = 4;
+
 /// Builds a [`Config`] in code. Every setting not named keeps the default
 /// documented on its section ([`EngineSection`](super::EngineSection),
 /// [`JournalSection`](super::JournalSection), ...). Nothing is checked until
@@ -26,9 +29,14 @@ impl ConfigBuilder {
     }
 
     /// Journal into a fresh temporary directory, removed when the engine is
-    /// dropped: every run starts from genesis. For tests and examples.
+    /// dropped: every run starts from genesis. For tests and examples, so it
+    /// also sets 4 MiB segments ([`TEMPORARY_SEGMENT_MIB`]; the journal
+    /// prefaults a segment and the next, which at the default 64 MiB would
+    /// cost 128 MiB of memory): call
+    /// [`segment_size_mib`](Self::segment_size_mib) after it to change that.
     pub fn temporary_journal(mut self) -> Self {
         self.config.journal.temporary = true;
+        self.config.journal.segment_size_mib = TEMPORARY_SEGMENT_MIB;
         self
     }
 

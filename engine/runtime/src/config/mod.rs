@@ -31,7 +31,7 @@ use crate::core::symbol_spec::scales_for;
 use crate::model::{Command, CommandKind, Fixed, Name, SymbolSpec, OPERATOR};
 use crate::state::{Asset, Limits};
 
-pub use builder::ConfigBuilder;
+pub use builder::{ConfigBuilder, TEMPORARY_SEGMENT_MIB};
 pub use decimal::parse_fixed;
 
 /// The configured assets (name, scale) and symbols, in config order.

@@ -39,7 +39,8 @@ fn check_amount(state: &State, asset: AssetId, amount: u64) -> Result<(), Reject
     Ok(())
 }
 
-fn check_available(
+/// Rejects unless `account` has `amount` of `asset` available (not held).
+pub(super) fn check_available(
     state: &State,
     account: AccountId,
     asset: AssetId,

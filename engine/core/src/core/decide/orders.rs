@@ -1,5 +1,6 @@
 //! Orders: place, cancel, amend, cancel-all.
 
+use super::funds::check_available;
 use crate::core::matching::{walk, Taker};
 use crate::model::money::buy_cost;
 use crate::model::{
@@ -16,23 +17,6 @@ fn hold_for(symbol: &Symbol, side: Side, price: u64, qty: u64) -> Result<u64, Re
         Side::Sell => symbol.scales.base_amount(qty),
     }
     .ok_or(RejectReason::Overflow)
-}
-
-fn check_available(
-    state: &State,
-    account: AccountId,
-    asset: u32,
-    needed: u64,
-) -> Result<(), RejectReason> {
-    let available = state.balance(account, asset).map_or(0, |b| b.available);
-    if available < needed {
-        return Err(RejectReason::InsufficientFunds {
-            asset,
-            needed,
-            available,
-        });
-    }
-    Ok(())
 }
 
 /// Rejects an order that would open a new price level when every level is
