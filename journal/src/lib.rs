@@ -6,7 +6,7 @@
 //! commit marker holding a BLAKE3 hash chain over every record byte of
 //! history. Only committed records are ever visible to readers; recovery
 //! drops a torn tail and uncommitted records and refuses corruption. The
-//! byte layout is in `FORMAT.md` (mirrored by the constants in [`format`]).
+//! byte layout is in `FORMAT.md` (mirrored by the constants in [`mod@format`]).
 //!
 //! # Writing
 //!

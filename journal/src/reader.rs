@@ -13,9 +13,9 @@ use crate::segment;
 /// A committed record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// Its sequence.
+    /// Its sequence number.
     pub seq: u64,
-    /// Its payload.
+    /// Its payload, as appended.
     pub payload: Vec<u8>,
     /// Chain value of the commit batch that contains it.
     pub batch_chain: [u8; 32],
@@ -25,9 +25,9 @@ pub struct Record {
 /// points into the mapped segment). Valid until the reader is used again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordRef<'a> {
-    /// Its sequence.
+    /// Its sequence number.
     pub seq: u64,
-    /// Its payload.
+    /// Its payload, as appended.
     pub payload: &'a [u8],
     /// Chain value of the commit batch that contains it.
     pub batch_chain: [u8; 32],
@@ -64,6 +64,11 @@ struct Current {
 /// Iterator over committed records starting at a sequence. `next()` returning
 /// `None` means "no more committed records right now"; calling it again later
 /// continues (this is what [`crate::Tailer`] does).
+///
+/// It maps segments read-only and takes no lock, so it works while a writer
+/// appends, in this or another process. It returns a record only after
+/// reading its batch's commit marker. After it returns an error it is
+/// finished and returns no more records; create a new one.
 pub struct Reader {
     dir: PathBuf,
     from_seq: u64,
@@ -121,7 +126,9 @@ impl std::fmt::Debug for Reader {
     target_arch = "s390x",
     target_arch = "hexagon",
 )))]
-compile_error!("keel-journal: relaxed atomic loads on read-only mappings are not guaranteed on this target");
+compile_error!(
+    "keel-journal: relaxed atomic loads on read-only mappings are not guaranteed on this target"
+);
 
 /// Load the frame word at `off` (0 if out of bounds or misaligned) with
 /// Acquire semantics: if it returns the non-zero word the writer stored (with
@@ -146,9 +153,13 @@ fn load_word(map: &Mmap, off: usize) -> u32 {
     // which synchronizes with the writer's Release store when the Relaxed
     // load reads the value it stored. The writer stores this word with a
     // `u32` atomic store through its own shared mapping of the same file
-    // (`Journal::store_word`); every other change to these bytes is
-    // described at `segment::map_ro`, and none of them can make this load
-    // fault or read outside the mapping, only return a different `u32`.
+    // (`Journal::store_word`), usually from another process; both mappings
+    // are the same physical page, so for the hardware (whose memory model
+    // the atomics compile to) they are one location, and the Release/Acquire
+    // pair orders the frame's bytes across the mappings as it would within
+    // one. Every other change to these bytes is described at
+    // `segment::map_ro`; none of them can make this load fault or read
+    // outside the mapping, only return a different `u32`.
     let word = unsafe { &*map.as_ptr().add(off).cast::<AtomicU32>() };
     let w = word.load(Ordering::Relaxed);
     fence(Ordering::Acquire);
@@ -349,6 +360,8 @@ impl Reader {
         self.pending.clear();
         self.pending_spill.clear();
         self.cur = None;
+        self.pos = 0;
+        self.expected = 0;
         Ok(true)
     }
 
@@ -422,11 +435,10 @@ impl Reader {
             }
             Frame::Commit(m) => {
                 // Pending sequences are contiguous and end at
-                // `expected - 1`, so with the first check the marker covers
-                // them all iff the first one is not before its first.
+                // `expected - 1`: the marker must end there too, and must
+                // not start after the first of them.
                 let first_pending = self.pending.first().map(|e| e.seq);
-                if m.last_seq + 1 != self.expected
-                    || first_pending.is_some_and(|s| s < m.first_seq)
+                if m.last_seq + 1 != self.expected || first_pending.is_some_and(|s| s < m.first_seq)
                 {
                     return Err(CorruptionError::MarkerMismatch {
                         file: cur.path.clone(),
@@ -444,8 +456,9 @@ impl Reader {
                 // read: read the batch again. If those in this map are
                 // unchanged (same length word and sequence at the same
                 // offsets), they are the frames this marker commits, and
-                // their payloads, read only from now on (after the fence in
-                // `load_word`), are the committed ones.
+                // their payloads, which are read from the map only from now
+                // on (after the fence in `load_word`), are the committed
+                // ones.
                 if self.pending_changed() {
                     return self.resync();
                 }

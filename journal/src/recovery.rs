@@ -21,7 +21,8 @@ pub struct RecoveryReport {
     pub batches: u64,
     /// Last committed sequence.
     pub last_sequence: Option<u64>,
-    /// Bytes of a torn (unverifiable, last) write that were zeroed.
+    /// Bytes of a torn (unverifiable, last) write that were dropped: zeroed,
+    /// or removed with a trailing segment that held no committed data.
     pub torn_tail_bytes: u64,
     /// Valid records after the last commit marker that were dropped.
     pub uncommitted_records_dropped: u64,

@@ -86,15 +86,17 @@ pub fn map_ro(file: &File) -> io::Result<Mmap> {
     //   (a torn tail and records of a batch the previous writer never
     //   committed); then the new writer appends over them. Recovery never
     //   changes committed bytes, so no record a `Reader` returns, or has
-    //   lent out as a `RecordRef`, changes. But a `Reader` that was following the
-    //   previous writer may have read those uncommitted records (it reads a
-    //   batch's records before its marker), possibly while they are being
-    //   zeroed. It never returns them unless they are still the same when it
-    //   reaches a commit marker: `Reader::pending_changed` re-checks the
-    //   length word and sequence of each one still in its current map, and
-    //   the reader re-reads the batch if any changed. A record the reader
-    //   had already copied out of an earlier segment cannot be re-checked
-    //   (the reader was then in a later segment, which recovery deleted);
+    //   lent out as a `RecordRef`, changes. But a `Reader` that was
+    //   following the previous writer may have read those uncommitted
+    //   records (it reads a batch's records before its marker), possibly
+    //   while they were being zeroed. It does not return them as they were
+    //   read unless they are unchanged when it reaches a commit marker:
+    //   `Reader::pending_changed` re-checks the length word and sequence of
+    //   each one still in its current map, and the reader re-reads the batch
+    //   if any changed (if none did, the frames there are the ones the
+    //   marker commits). A record the reader had already copied out of an
+    //   earlier segment cannot be re-checked (the reader was then in a later
+    //   segment, which recovery deleted);
     //   the segment-index check in `Reader::enter` makes the reader fail
     //   instead of going on when the new writer re-creates the name it
     //   looks for next, unless the new writer's first batch spans two rolls

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use crate::error::ReadError;
 use crate::reader::{Reader, Record};
 
-/// Follows committed records as a writer produces them, across segment rolls.
+/// Follows committed records as a writer produces them, across segment rolls
+/// (a [`crate::Reader`] that is polled again). Like a reader, it is finished
+/// after it returns an error.
 #[derive(Debug)]
 pub struct Tailer {
     reader: Reader,

@@ -380,9 +380,9 @@ impl Journal {
         // mapping (prefault, recovery's zeroing) happen-before this store:
         // they were made by the thread that owns the `Journal`, or by the
         // preparer thread before it handed the segment over through a
-        // channel. The word is stored
-        // once per frame, here; recovery and `truncate_at`, which also write
-        // such bytes, hold the LOCK and so never run while this writer does.
+        // channel. The word is stored once per frame, here; recovery and
+        // `truncate_at`, which also write such bytes, hold the LOCK and so
+        // never run while this writer does.
         // Other threads and processes reach the word through their own
         // read-only mappings: `Reader` loads it atomically (Relaxed load +
         // Acquire fence), and reads it plainly (`CommitMarker::decode`) only

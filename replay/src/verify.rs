@@ -11,7 +11,7 @@ use std::time::Instant;
 use keel_edge::json_out::{command_json, event_json};
 use keel_engine::model::{Command, Event};
 use keel_engine::Registry;
-use keel_engine::{process, record, Limits, State};
+use keel_engine::{process_step, record, Limits, State};
 
 use crate::cli::VerifyArgs;
 use crate::progress::Progress;
@@ -108,12 +108,21 @@ pub fn verify(
     let mut progress = Progress::new("verify", Some(report.records));
     let mut n = 0u64;
     while let Some(rec) = records.next_record()? {
-        process(&mut state, &rec.command, rec.ts, &mut got).map_err(|e| {
+        got.clear();
+        let step = process_step(&mut state, &rec.command, rec.ts, &mut got).map_err(|e| {
             Failure::check(format!(
                 "divergence at sequence {}: re-executing its command breaks an internal invariant: {e}",
                 rec.seq
             ))
         })?;
+        if step.command != rec.command {
+            return Err(Failure::check(format!(
+                "divergence at sequence {}: re-executing {} first expires orders due at {} in an `expire_due` record, but the journal holds the command itself (was it written with a larger limits.max_cancels_per_record? pass that config with --config)",
+                rec.seq,
+                rec.command.kind.name(),
+                rec.ts
+            )));
+        }
         let expected = records.events();
         if got.as_slice() != expected {
             return Err(divergence(

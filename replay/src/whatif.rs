@@ -26,7 +26,7 @@ use keel_edge::json_out::{command_json, event_json};
 use keel_edge::parse_command_line;
 use keel_engine::model::{AccountId, Command, CommandKind, Event};
 use keel_engine::Registry;
-use keel_engine::{apply, process, Limits, State};
+use keel_engine::{apply, process, process_step, Limits, State};
 
 use crate::cli::WhatIfArgs;
 use crate::progress::Progress;
@@ -179,7 +179,10 @@ pub fn what_if(dir: &Path, limits: Limits, change: &Change) -> Result<Outcome, F
         if skip_original {
             continue;
         }
-        process(&mut alt, &rec.command, rec.ts, &mut alt_events)
+        // One record, one step: the journal's own continuation records
+        // follow and are re-executed in turn.
+        alt_events.clear();
+        let _ = process_step(&mut alt, &rec.command, rec.ts, &mut alt_events)
             .map_err(|e| internal(rec.seq, e))?;
         if alt_events.as_slice() != journaled {
             differing += 1;

@@ -213,6 +213,7 @@ pub fn limits_for(cfg: &LobsterConfig) -> Limits {
         max_open_orders_per_account: u32::MAX,
         max_assets: 2,
         max_symbols: 1,
+        ..Limits::default()
     }
 }
 

@@ -138,6 +138,7 @@ pub fn limits_for(cfg: &SyntheticConfig) -> Limits {
         max_assets: cfg.symbols + 1,
         max_symbols: cfg.symbols,
         max_levels: cfg.symbols * cfg.target_depth * 4,
+        ..Limits::default()
     }
 }
 

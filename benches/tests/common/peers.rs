@@ -102,6 +102,7 @@ pub fn generate(seed: u64, depth: usize, count: usize) -> PeerWorkload {
         max_assets: 2,
         max_symbols: 1,
         max_levels: 1 << 16,
+        ..Limits::default()
     };
     let price_cap = MID * 2;
     let mut g = Gen {

@@ -36,7 +36,7 @@ pub mod registry;
 pub mod rng;
 pub mod state;
 
-pub use crate::core::{apply, process, process_to_vec};
+pub use crate::core::{apply, process, process_step, process_to_vec, Step};
 pub use model::*;
 pub use registry::{Registry, UnknownName};
 pub use state::{Limits, State};

@@ -10,6 +10,7 @@ use bincode::config::{Configuration, Fixint, LittleEndian};
 use bincode::error::{DecodeError, EncodeError};
 
 use crate::model::{Command, Event};
+use crate::state::Limits;
 
 /// The payload format version, the first two bytes of every payload.
 pub const RECORD_VERSION: u16 = 1;
@@ -42,6 +43,99 @@ pub enum RecordError {
         /// What is wrong.
         what: &'static str,
     },
+}
+
+/// The largest payload a record can have under `limits`, in bytes: the
+/// header, the longest command, and the most events one
+/// [`process_step`](crate::core::process_step) can push: up to
+/// `max_cancels_per_record` expiries, then `accepted` and either an order's
+/// events (`order_accepted`, at most `max_fills_per_command` trades or
+/// self-trade cancels, and its end) or `max_cancels_per_record` mass
+/// cancels. Every event and command has a fixed size in this encoding but
+/// for its variant, so the bound is exact for the largest variants.
+pub fn worst_case_record_bytes(limits: &Limits) -> u64 {
+    use crate::model::{
+        CancelReason, CommandKind, Fixed, Name, PlaceOrder, Side, StpMode, SymbolSpec,
+        TimeInForce, Trade,
+    };
+    let size = |e: &Event| bincode::encode_to_vec(e, CONFIG).map_or(0, |v| v.len() as u64);
+    // Names are stored at their full width, whatever their text.
+    let Some(name) = Name::new("X") else {
+        return u64::MAX;
+    };
+    let spec = SymbolSpec {
+        name,
+        base: 0,
+        quote: 1,
+        tick_size: Fixed::new(1, 0),
+        lot_size: Fixed::new(1, 0),
+        maker_fee_bps: 0,
+        taker_fee_bps: 0,
+    };
+    let gtd = TimeInForce::Gtd { expiry_ns: 1 };
+    let order = PlaceOrder::limit(0, Side::Buy, 1, 1).with_tif(gtd);
+    let commands = [
+        CommandKind::PlaceOrder(order),
+        CommandKind::AddSymbol(spec),
+        CommandKind::CancelAll { symbol: Some(0) },
+        CommandKind::Transfer { to: 0, asset: 0, amount: 0 },
+    ];
+    let command = commands
+        .iter()
+        .map(|&kind| {
+            bincode::encode_to_vec(Command::new(0, 0, kind), CONFIG).map_or(0, |v| v.len() as u64)
+        })
+        .max()
+        .unwrap_or(0);
+    let cancel = size(&Event::OrderCancelled {
+        order: 0,
+        account: 0,
+        remaining: 0,
+        reason: CancelReason::Expired,
+    });
+    let trade = size(&Event::TradeExecuted(Trade {
+        symbol: 0,
+        maker_order: 0,
+        taker_order: 0,
+        maker_account: 0,
+        taker_account: 0,
+        taker_side: Side::Buy,
+        price: 0,
+        qty: 0,
+        maker_fee: 0,
+        taker_fee: 0,
+    }));
+    let accepted = size(&Event::Accepted {
+        account: 0,
+        request_id: 0,
+    });
+    let order_accepted = size(&Event::OrderAccepted {
+        order: 0,
+        account: 0,
+        symbol: 0,
+        side: Side::Buy,
+        price: 0,
+        qty: 0,
+        is_market: false,
+        tif: gtd,
+        post_only: false,
+        stp: StpMode::CancelBoth,
+        hold: 0,
+    });
+    let symbol_added = size(&Event::SymbolAdded { symbol: 0, spec });
+    // Any single event is at most this large (amends, deposits, ...).
+    let largest = [cancel, trade, accepted, order_accepted, symbol_added]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let header = 2 + 8 + command + 8;
+    let fills = u64::from(limits.max_fills_per_command);
+    let chunk = u64::from(limits.max_cancels_per_record);
+    // An order: accepted (or amended), its fills, and at most two cancels
+    // at the end (self-trade prevention cancelling both sides).
+    let order_events = order_accepted.max(largest) + fills * trade.max(cancel) + 2 * largest;
+    let body = (chunk * cancel).max(order_events).max(4 * largest);
+    header + chunk * cancel + accepted + body
 }
 
 /// Encodes a record into `buf`, returning the bytes used, or an error if

@@ -47,6 +47,7 @@ fn limits() -> Limits {
         max_assets: 5,
         max_symbols: 4,
         max_levels: 10,
+        ..Limits::default()
     }
 }
 
@@ -1319,7 +1320,7 @@ impl Runner {
             self.rejected += 1;
             let mut expired_only = before.clone();
             let mut v = Vec::new();
-            expire(&mut expired_only, now, &mut v).unwrap();
+            expire(&mut expired_only, now, &mut v, u32::MAX).unwrap();
             ensure!(v == expired, "expire() disagrees with process()");
             ensure!(
                 expired_only.digest() == self.state.digest(),

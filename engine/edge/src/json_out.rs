@@ -199,10 +199,13 @@ pub fn command_json(r: &Registry, cmd: &Command) -> Value {
         CommandKind::AmendOrder { order, price, qty } => {
             json!({"order": order, "price_ticks": price, "qty_lots": qty})
         }
-        CommandKind::CancelAll { symbol } => match symbol {
-            Some(s) => json!({"symbol": r.symbol_name(s)}),
-            None => json!({}),
-        },
+        CommandKind::CancelAll { symbol } | CommandKind::CancelAllContinued { symbol } => {
+            match symbol {
+                Some(s) => json!({"symbol": r.symbol_name(s)}),
+                None => json!({}),
+            }
+        }
+        CommandKind::ExpireDue => json!({}),
         CommandKind::AddAsset { name, scale } => json!({"name": name.as_str(), "scale": scale}),
         CommandKind::AddSymbol(spec) => json!({
             "name": spec.name.as_str(), "base": r.asset_name(spec.base), "quote": r.asset_name(spec.quote),

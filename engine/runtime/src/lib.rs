@@ -48,7 +48,7 @@ pub mod units;
 /// The pure core, re-exported: everything here is also `keel_core`'s.
 pub use keel_core::{core, model, record, registry, rng, state};
 
-pub use crate::core::{apply, process, process_to_vec};
+pub use crate::core::{apply, process, process_step, process_to_vec, Step};
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use keel_core::{Registry, UnknownName};
 pub use model::*;

@@ -28,6 +28,8 @@ pub struct Taker {
     pub budget: Option<u64>,
     /// Its self-trade prevention mode.
     pub stp: StpMode,
+    /// Most resting orders it may touch (trades plus self-trade cancels).
+    pub max_touches: u32,
 }
 
 /// What the walk left of the incoming order.
@@ -36,10 +38,27 @@ pub struct MatchOutcome {
     pub remaining: u64,
     /// Self-trade prevention already cancelled the incoming order.
     pub taker_cancelled: bool,
+    /// The walk stopped at `max_touches` with another acceptable maker
+    /// still in the book: the remainder must not rest.
+    pub fill_limited: bool,
+}
+
+impl MatchOutcome {
+    fn ended(remaining: u64, taker_cancelled: bool) -> MatchOutcome {
+        MatchOutcome {
+            remaining,
+            taker_cancelled,
+            fill_limited: false,
+        }
+    }
 }
 
 /// Walks the opposite side best-first, FIFO within a level, and pushes the
-/// resulting events. Fails with `Overflow` if a fill's amounts do not fit.
+/// resulting events. It touches at most `taker.max_touches` resting orders.
+/// A budget buy takes each maker for as many lots as the budget affords and
+/// stops at the first maker it cannot fill completely (price-time priority:
+/// a younger maker never trades before an older one it left unfilled).
+/// Fails with `Overflow` if a fill's amounts do not fit.
 pub fn walk(
     state: &State,
     symbol: &Symbol,
@@ -52,6 +71,7 @@ pub fn walk(
     let (maker_bps, taker_bps) = (symbol.spec.maker_fee_bps, symbol.spec.taker_fee_bps);
     let mut remaining = taker.qty;
     let mut budget = taker.budget;
+    let mut touches = 0u32;
     for level_ref in makers.iter_best_first() {
         let level = state
             .levels
@@ -70,12 +90,17 @@ pub fn walk(
             if let Some(left) = budget {
                 // Out of budget: not even one lot at this price is affordable.
                 if affordable_qty(&scales, price, taker_bps, left, 1) == 0 {
-                    return Ok(MatchOutcome {
-                        remaining,
-                        taker_cancelled: false,
-                    });
+                    return Ok(MatchOutcome::ended(remaining, false));
                 }
             }
+            if touches == taker.max_touches {
+                return Ok(MatchOutcome {
+                    remaining,
+                    taker_cancelled: false,
+                    fill_limited: true,
+                });
+            }
+            touches += 1;
             if maker.account == taker.account {
                 let maker_cancel = Event::OrderCancelled {
                     order: maker.id,
@@ -100,10 +125,7 @@ pub fn walk(
                         out.push(taker_cancel);
                     }
                 }
-                return Ok(MatchOutcome {
-                    remaining,
-                    taker_cancelled: true,
-                });
+                return Ok(MatchOutcome::ended(remaining, true));
             }
             let mut fill = remaining.min(maker.remaining);
             if let Some(left) = budget {
@@ -131,15 +153,14 @@ pub fn walk(
             }));
             remaining -= fill;
             if remaining == 0 {
-                return Ok(MatchOutcome {
-                    remaining,
-                    taker_cancelled: false,
-                });
+                return Ok(MatchOutcome::ended(remaining, false));
+            }
+            if fill < maker.remaining {
+                // The budget stopped this fill short of the maker: never skip
+                // past it to a younger maker (see the doc above).
+                return Ok(MatchOutcome::ended(remaining, false));
             }
         }
     }
-    Ok(MatchOutcome {
-        remaining,
-        taker_cancelled: false,
-    })
+    Ok(MatchOutcome::ended(remaining, false))
 }

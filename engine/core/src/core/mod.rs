@@ -8,4 +8,4 @@ pub mod process;
 pub mod symbol_spec;
 
 pub use apply::apply;
-pub use process::{expire, process, process_to_vec};
+pub use process::{expire, process, process_step, process_to_vec, Step};

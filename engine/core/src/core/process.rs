@@ -1,19 +1,67 @@
-//! `process`: expire what is due, decide the command, apply its events.
+//! `process`: expire what is due, decide the command, apply its events, in
+//! steps that each fit one journal record.
 
-use crate::model::{CancelReason, Command, Event};
+use crate::model::{CancelReason, Command, CommandKind, Event};
 use crate::state::{ApplyError, State};
 
 use super::apply::apply;
 use super::decide::decide;
 
-/// Processes one command at `now_ns` (its journaled timestamp): first every
-/// GTD order with expiry ≤ `now_ns` expires, soonest first, then the command
-/// is decided and its events applied. The events are appended to `out`
-/// (cleared first) and the state is mutated through `apply` only, so applying
-/// `out` to the previous state reproduces the new one exactly.
+/// What one [`process_step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Step {
+    /// The command the step's events belong to: journal them under it. It is
+    /// the command given, or [`Command::expire_due`] when the step only
+    /// expired orders and deferred the command given.
+    pub command: Command,
+    /// What to process next, at the same timestamp and before any other
+    /// command: the deferred command, or a continuation. `None`: done.
+    pub next: Option<Command>,
+}
+
+/// One step of processing `cmd` at `now_ns` (its journaled timestamp): the
+/// work of one journal record, bounded by the limits whatever the command.
 ///
+/// First GTD orders with expiry ≤ `now_ns` expire, soonest first (then by
+/// order id), at most `limits.max_cancels_per_record` of them. If more are
+/// still due, `cmd` is deferred: the step's events are those expiries alone,
+/// [`Step::command`] is [`Command::expire_due`] and [`Step::next`] is `cmd`.
+/// Otherwise `cmd` is decided and its events applied; a `CancelAll` with more
+/// orders than fit one record continues in [`Step::next`].
+///
+/// The events are appended to `out` and the state is mutated through `apply`
+/// only, so applying them to the previous state reproduces the new one.
 /// An error means a broken internal invariant, never bad input: bad input is
 /// a `Rejected` event.
+pub fn process_step(
+    state: &mut State,
+    cmd: &Command,
+    now_ns: u64,
+    out: &mut Vec<Event>,
+) -> Result<Step, ApplyError> {
+    let chunk = state.limits.max_cancels_per_record;
+    let more_due = expire(state, now_ns, out, chunk)?;
+    if more_due && cmd.kind != CommandKind::ExpireDue {
+        return Ok(Step {
+            command: Command::expire_due(),
+            next: Some(*cmd),
+        });
+    }
+    let start = out.len();
+    let next = decide(state, cmd, now_ns, out);
+    for event in &out[start..] {
+        apply(state, event)?;
+    }
+    Ok(Step {
+        command: *cmd,
+        next,
+    })
+}
+
+/// Processes `cmd` completely at `now_ns`: every [`process_step`], with the
+/// events of all its records in `out` (cleared first), in order. Same final
+/// state as the loop, which journals each step as its own record.
 pub fn process(
     state: &mut State,
     cmd: &Command,
@@ -21,31 +69,13 @@ pub fn process(
     out: &mut Vec<Event>,
 ) -> Result<(), ApplyError> {
     out.clear();
-    expire(state, now_ns, out)?;
-    let start = out.len();
-    decide(state, cmd, now_ns, out);
-    for event in &out[start..] {
-        apply(state, event)?;
+    let mut cmd = *cmd;
+    loop {
+        match process_step(state, &cmd, now_ns, out)?.next {
+            Some(next) => cmd = next,
+            None => return Ok(()),
+        }
     }
-    Ok(())
-}
-
-/// Expires every GTD order due at `now_ns`, pushing and applying the cancels.
-pub fn expire(state: &mut State, now_ns: u64, out: &mut Vec<Event>) -> Result<(), ApplyError> {
-    while let Some(order) = state.expiries.next_due(now_ns) {
-        let o = state
-            .order(order)
-            .ok_or(ApplyError::UnknownOrder { order })?;
-        let event = Event::OrderCancelled {
-            order,
-            account: o.account,
-            remaining: o.remaining,
-            reason: CancelReason::Expired,
-        };
-        apply(state, &event)?;
-        out.push(event);
-    }
-    Ok(())
 }
 
 /// Processes a command into a fresh vector (convenience for tests and tools;
@@ -58,4 +88,33 @@ pub fn process_to_vec(
     let mut out = Vec::new();
     process(state, cmd, now_ns, &mut out)?;
     Ok(out)
+}
+
+/// Expires GTD orders due at `now_ns`, at most `max` of them, pushing and
+/// applying the cancels. Returns whether more are still due.
+pub fn expire(
+    state: &mut State,
+    now_ns: u64,
+    out: &mut Vec<Event>,
+    max: u32,
+) -> Result<bool, ApplyError> {
+    let mut left = max;
+    while let Some(order) = state.expiries.next_due(now_ns) {
+        if left == 0 {
+            return Ok(true);
+        }
+        left -= 1;
+        let o = state
+            .order(order)
+            .ok_or(ApplyError::UnknownOrder { order })?;
+        let event = Event::OrderCancelled {
+            order,
+            account: o.account,
+            remaining: o.remaining,
+            reason: CancelReason::Expired,
+        };
+        apply(state, &event)?;
+        out.push(event);
+    }
+    Ok(false)
 }

@@ -93,6 +93,18 @@ pub enum CommandKind {
         /// The halted symbol to resume.
         symbol: SymbolId,
     },
+    /// The engine's own continuation: expires GTD orders due at its
+    /// timestamp, at most `limits.max_cancels_per_record` of them. Written by
+    /// the loop, before the command it defers, when more orders are due than
+    /// one record may hold. Operator account, request id 0; no `accepted`.
+    ExpireDue,
+    /// The engine's own continuation of a `CancelAll` whose orders do not fit
+    /// one record: cancels the next `limits.max_cancels_per_record` of them.
+    /// The account's, request id 0; no `accepted`.
+    CancelAllContinued {
+        /// The same symbol filter as the `CancelAll` it continues.
+        symbol: Option<SymbolId>,
+    },
 }
 
 impl Command {
@@ -124,6 +136,11 @@ impl Command {
     pub fn cancel(account: AccountId, request_id: u64, order: OrderId) -> Command {
         Command::new(account, request_id, CommandKind::CancelOrder { order })
     }
+
+    /// The engine's continuation that expires due GTD orders.
+    pub fn expire_due() -> Command {
+        Command::new(super::ids::OPERATOR, 0, CommandKind::ExpireDue)
+    }
 }
 
 impl CommandKind {
@@ -153,7 +170,19 @@ impl CommandKind {
             CommandKind::AddSymbol(_) => "add_symbol",
             CommandKind::HaltSymbol { .. } => "halt_symbol",
             CommandKind::ResumeSymbol { .. } => "resume_symbol",
+            CommandKind::ExpireDue => "expire_due",
+            CommandKind::CancelAllContinued { .. } => "cancel_all_continued",
         }
+    }
+
+    /// Whether this is one of the engine's own continuation commands
+    /// ([`CommandKind::ExpireDue`], [`CommandKind::CancelAllContinued`]):
+    /// request id 0, no `accepted`, never from a client.
+    pub fn is_continuation(&self) -> bool {
+        matches!(
+            self,
+            CommandKind::ExpireDue | CommandKind::CancelAllContinued { .. }
+        )
     }
 }
 

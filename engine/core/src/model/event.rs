@@ -173,6 +173,10 @@ pub enum CancelReason {
     MassCancel,
     /// A GTD order reached its expiry.
     Expired,
+    /// The incoming order reached `limits.max_fills_per_command` while more
+    /// of the book would still have matched it: its remainder never rests
+    /// (it could cross the book) and is cancelled.
+    FillLimit,
 }
 
 impl CancelReason {
@@ -184,6 +188,7 @@ impl CancelReason {
             CancelReason::SelfTradePrevention => "self_trade_prevention",
             CancelReason::MassCancel => "mass_cancel",
             CancelReason::Expired => "expired",
+            CancelReason::FillLimit => "fill_limit",
         }
     }
 }

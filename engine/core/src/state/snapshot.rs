@@ -32,7 +32,7 @@ struct AccountSnap {
     balances: Vec<(u64, u64)>,
 }
 
-#[derive(Encode, Decode)]
+#[derive(Clone, Encode, Decode)]
 struct OrderSnap {
     id: OrderId,
     account: AccountId,
@@ -163,7 +163,20 @@ fn decode_inner(bytes: &[u8], limits: Limits) -> Result<State, String> {
         }
     }
     let mut slots = std::collections::BTreeMap::new();
+    let mut last_id = 0;
     for o in body.orders {
+        // Ids are stored ascending, nonzero and below the next id: anything
+        // else (a duplicate, a zero) would break the order index.
+        if o.id <= last_id || o.id >= body.next_order_id {
+            return Err(format!(
+                "order id {} after {last_id} (ids must be unique, ascending, nonzero and below the next id {})",
+                o.id, body.next_order_id
+            ));
+        }
+        if (slots.len() as u64) >= u64::from(limits.max_orders) {
+            return Err(format!("more than limits.max_orders = {} orders", limits.max_orders));
+        }
+        last_id = o.id;
         state.next_order_id = o.id;
         let slot = state
             .insert_order(Order {
@@ -200,4 +213,71 @@ fn decode_inner(bytes: &[u8], limits: Limits) -> Result<State, String> {
     }
     state.check_invariants().map_err(|e| e.to_string())?;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::process_to_vec;
+    use crate::model::{Command, CommandKind, PlaceOrder};
+
+    /// A state with one asset pair, one symbol and three resting orders.
+    fn state() -> State {
+        let mut s = State::new(Limits::default());
+        let op = |rid, kind| Command::new(crate::model::OPERATOR, rid, kind);
+        let name = |n| Name::new(n).unwrap();
+        let cmds = [
+            op(1, CommandKind::AddAsset { name: name("B"), scale: 0 }),
+            op(2, CommandKind::AddAsset { name: name("Q"), scale: 0 }),
+            op(
+                3,
+                CommandKind::AddSymbol(SymbolSpec {
+                    name: name("B-Q"),
+                    base: 0,
+                    quote: 1,
+                    tick_size: crate::model::Fixed::new(1, 0),
+                    lot_size: crate::model::Fixed::new(1, 0),
+                    maker_fee_bps: 0,
+                    taker_fee_bps: 0,
+                }),
+            ),
+            Command::open_account(1, 1),
+            Command::deposit(1, 2, 0, 100),
+        ];
+        for (i, c) in cmds.iter().enumerate() {
+            process_to_vec(&mut s, c, i as u64).unwrap();
+        }
+        for (rid, price) in [(3, 10), (4, 11), (5, 12)] {
+            let place = Command::place(1, rid, PlaceOrder::limit(0, Side::Sell, price, 1));
+            process_to_vec(&mut s, &place, 9).unwrap();
+        }
+        s
+    }
+
+    fn reencoded(edit: impl FnOnce(&mut Body)) -> Vec<u8> {
+        let (mut body, _): (Body, usize) =
+            bincode::decode_from_slice(&encode(&state()), CONFIG).unwrap();
+        edit(&mut body);
+        bincode::encode_to_vec(&body, CONFIG).unwrap()
+    }
+
+    #[test]
+    fn round_trips() {
+        let s = state();
+        assert_eq!(decode(&encode(&s), Limits::default()).unwrap().digest(), s.digest());
+    }
+
+    #[test]
+    fn duplicate_zero_or_future_order_ids_are_invalid_not_a_panic() {
+        let duplicate = reencoded(|b| {
+            let first = b.orders[0].clone();
+            b.orders.insert(0, first);
+        });
+        let zero = reencoded(|b| b.orders[0].id = 0);
+        let future = reencoded(|b| b.next_order_id = b.orders[1].id);
+        for (what, bytes) in [("duplicate", duplicate), ("zero", zero), ("future", future)] {
+            let e = decode(&bytes, Limits::default()).expect_err(what);
+            assert!(e.reason.contains("order id"), "{what}: {e}");
+        }
+    }
 }

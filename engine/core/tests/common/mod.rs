@@ -63,6 +63,7 @@ pub fn limits() -> Limits {
         max_assets: 4,
         max_symbols: 4,
         max_levels: 12,
+        ..Limits::default()
     }
 }
 

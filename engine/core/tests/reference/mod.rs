@@ -131,6 +131,9 @@ enum WalkEnd {
     Cancelled,
     /// Lots remain (liquidity, price bound or budget ran out).
     Open(RefOrder),
+    /// Lots remain, and the walk stopped at `max_fills_per_command` with
+    /// another acceptable maker still resting: the remainder is cancelled.
+    Limited(RefOrder),
 }
 
 #[derive(Clone, Debug)]
@@ -499,6 +502,9 @@ impl Reference {
                     Event::SymbolResumed { symbol }
                 });
             }
+            CommandKind::ExpireDue | CommandKind::CancelAllContinued { .. } => {
+                unreachable!("reference: continuations are the engine's own, never generated")
+            }
         }
         Ok(())
     }
@@ -719,7 +725,9 @@ impl Reference {
             // The trial copy is dropped: no hold, no id, no STP cancels.
             return Err(RejectReason::FokNotFillable);
         }
-        if let WalkEnd::Open(o) = end {
+        if let WalkEnd::Limited(o) = end {
+            self.cancel_limited(o, out);
+        } else if let WalkEnd::Open(o) = end {
             if rests {
                 self.rest(o, out);
             } else {
@@ -807,10 +815,23 @@ impl Reference {
         taker.price = price;
         taker.remaining = qty;
         taker.reserved = reserved;
-        if let WalkEnd::Open(t) = self.walk(taker, Some(price), None, out)? {
-            self.rest(t, out);
+        match self.walk(taker, Some(price), None, out)? {
+            WalkEnd::Open(t) => self.rest(t, out),
+            WalkEnd::Limited(t) => self.cancel_limited(t, out),
+            WalkEnd::Filled | WalkEnd::Cancelled => {}
         }
         Ok(())
+    }
+
+    /// The remainder of an incoming order stopped by the fill limit.
+    fn cancel_limited(&mut self, o: RefOrder, out: &mut Vec<Event>) {
+        out.push(Event::OrderCancelled {
+            order: o.id,
+            account: o.account,
+            remaining: o.remaining,
+            reason: CancelReason::FillLimit,
+        });
+        self.release(&o);
     }
 
     /// The incoming order `taker` (not in `orders`) walks the opposite side.
@@ -822,6 +843,7 @@ impl Reference {
         out: &mut Vec<Event>,
     ) -> R<WalkEnd> {
         let sym = self.symbols[taker.symbol as usize].clone();
+        let mut touches = 0u32;
         loop {
             // The best maker: best price, then oldest arrival.
             let best = self
@@ -850,6 +872,12 @@ impl Reference {
                     return Ok(WalkEnd::Open(taker));
                 }
             }
+            // Each resting order touched (a trade or a self-trade cancel)
+            // counts toward the per-command bound.
+            if touches == self.limits.max_fills_per_command {
+                return Ok(WalkEnd::Limited(taker));
+            }
+            touches += 1;
             if maker.account == taker.account {
                 let taker_cancel = Event::OrderCancelled {
                     order: taker.id,
@@ -946,6 +974,7 @@ impl Reference {
             self.credit(OPERATOR, sym.spec.quote, maker_fee + taker_fee);
             m.remaining -= qty;
             taker.remaining -= qty;
+            let maker_left = m.remaining;
             if m.remaining == 0 {
                 self.release(&m);
             } else {
@@ -954,6 +983,11 @@ impl Reference {
             if taker.remaining == 0 {
                 self.release(&taker);
                 return Ok(WalkEnd::Filled);
+            }
+            if maker_left > 0 {
+                // Only a budget leaves both with lots: the taker never skips
+                // an older maker it could not fill completely.
+                return Ok(WalkEnd::Open(taker));
             }
         }
     }

@@ -26,6 +26,7 @@ pub fn small_limits() -> Limits {
         max_assets: 8,
         max_symbols: 8,
         max_levels: 32,
+        ..Limits::default()
     }
 }
 

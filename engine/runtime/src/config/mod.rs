@@ -29,6 +29,8 @@ use serde::Deserialize;
 
 use crate::core::symbol_spec::scales_for;
 use crate::model::{Command, CommandKind, Fixed, Name, SymbolSpec, OPERATOR};
+use crate::record::worst_case_record_bytes;
+use crate::state::limits::{DEFAULT_MAX_CANCELS_PER_RECORD, DEFAULT_MAX_FILLS_PER_COMMAND};
 use crate::state::{Asset, Limits};
 
 pub use builder::{ConfigBuilder, TEMPORARY_SEGMENT_MIB};
@@ -243,6 +245,17 @@ pub struct LimitsSection {
     /// Price levels across all books; unset means half of `max_orders`.
     #[serde(default)]
     pub max_levels: Option<u32>,
+    /// Resting orders one incoming order may trade with (or cancel by
+    /// self-trade prevention) before its remainder is cancelled with reason
+    /// `fill_limit`. Unset: 1000, or fewer if the worst-case record would
+    /// not fit `journal.max_record_kib`.
+    #[serde(default)]
+    pub max_fills_per_command: Option<u32>,
+    /// GTD expiries, or orders of one `cancel_all`, per journal record; more
+    /// continue in the engine's continuation records. Unset: 1000, or fewer
+    /// if the worst-case record would not fit `journal.max_record_kib`.
+    #[serde(default)]
+    pub max_cancels_per_record: Option<u32>,
 }
 
 impl Default for LimitsSection {
@@ -255,6 +268,8 @@ impl Default for LimitsSection {
             max_assets: d.max_assets,
             max_symbols: d.max_symbols,
             max_levels: None,
+            max_fills_per_command: None,
+            max_cancels_per_record: None,
         }
     }
 }
@@ -494,20 +509,66 @@ impl Config {
                 "within limits.max_assets and limits.max_symbols",
             ));
         }
+        for (key, value) in [
+            ("limits.max_fills_per_command", l.max_fills_per_command),
+            ("limits.max_cancels_per_record", l.max_cancels_per_record),
+        ] {
+            if value == Some(0) {
+                return Err(self.invalid(key, 0, "at least 1"));
+            }
+        }
+        let limits = self.limits();
+        let worst = worst_case_record_bytes(&limits);
+        let cap = u64::from(max_record_kib) << 10;
+        if worst > cap {
+            return Err(self.invalid(
+                "limits.max_fills_per_command/limits.max_cancels_per_record",
+                format!(
+                    "{} / {}",
+                    limits.max_fills_per_command, limits.max_cancels_per_record
+                ),
+                format!(
+                    "values whose worst-case record ({worst} bytes) fits journal.max_record_kib = {max_record_kib} ({cap} bytes): lower them, or raise journal.max_record_kib"
+                ),
+            ));
+        }
         self.genesis_specs().map(|_| ())
     }
 
     /// The engine's limits.
+    ///
+    /// Unset per-command bounds take their default, lowered together (by
+    /// halving) until the worst-case record fits `journal.max_record_kib`.
     pub fn limits(&self) -> Limits {
         let l = &self.limits;
-        Limits {
+        let mut limits = Limits {
             max_accounts: l.max_accounts,
             max_orders: l.max_orders,
             max_open_orders_per_account: l.max_open_orders_per_account,
             max_assets: l.max_assets,
             max_symbols: l.max_symbols,
             max_levels: l.max_levels.unwrap_or((l.max_orders / 2).max(1)),
+            max_fills_per_command: l
+                .max_fills_per_command
+                .unwrap_or(DEFAULT_MAX_FILLS_PER_COMMAND),
+            max_cancels_per_record: l
+                .max_cancels_per_record
+                .unwrap_or(DEFAULT_MAX_CANCELS_PER_RECORD),
+        };
+        let cap = u64::from(self.journal.max_record_kib()) << 10;
+        while worst_case_record_bytes(&limits) > cap {
+            let (fills, cancels) = (limits.max_fills_per_command, limits.max_cancels_per_record);
+            if l.max_fills_per_command.is_none() && fills > 1 {
+                limits.max_fills_per_command = fills / 2;
+            }
+            if l.max_cancels_per_record.is_none() && cancels > 1 {
+                limits.max_cancels_per_record = cancels / 2;
+            }
+            if (fills, cancels) == (limits.max_fills_per_command, limits.max_cancels_per_record) {
+                break; // explicit values: `validate` names them
+            }
         }
+        limits
     }
 
     /// The configured assets and symbols, validated and converted.

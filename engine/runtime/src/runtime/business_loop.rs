@@ -58,8 +58,11 @@ impl BusinessLoop {
         if let Err(e) = &result {
             let _ = self.shared.failure.set(e.clone());
         }
-        // Whatever happened, no command is accepted any more.
+        // Whatever happened, no command is accepted any more, and no control
+        // request waits for an answer: dropping the queued requests drops
+        // their reply senders, so their callers see the engine stopped.
         self.shared.closed.store(true, Ordering::SeqCst);
+        while self.control.try_recv().is_ok() {}
         result.map(|()| LoopExit {
             stats: self.stats.clone(),
             digest: self.state.digest(),
@@ -175,17 +178,27 @@ impl BusinessLoop {
                 now_ns.saturating_sub(submission.enqueued_ns),
             );
             let ts = self.clock.stamp(now, submission.ts);
-            let cmd = submission.command;
-            crate::core::process(&mut self.state, &cmd, ts, &mut self.events).map_err(
-                |source| EngineError::Core {
-                    command: Box::new(cmd),
-                    source,
-                },
-            )?;
-            let seq = self.append(ts, &cmd)?;
-            out.push(seq, ts, cmd, &self.events, submission.enqueued_ns);
-            self.stats.record_command(&self.events);
-            last_seq = seq;
+            // One record per step: a command whose work does not fit one
+            // record (an expiry backlog before it, a large mass cancel)
+            // continues in the engine's continuation records, at the same
+            // timestamp and before anything else.
+            let mut cmd = submission.command;
+            loop {
+                self.events.clear();
+                let step = crate::core::process_step(&mut self.state, &cmd, ts, &mut self.events)
+                    .map_err(|source| EngineError::Core {
+                        command: Box::new(cmd),
+                        source,
+                    })?;
+                let seq = self.append(ts, &step.command)?;
+                out.push(seq, ts, step.command, &self.events, submission.enqueued_ns);
+                self.stats.record_command(&self.events);
+                last_seq = seq;
+                match step.next {
+                    Some(next) => cmd = next,
+                    None => break,
+                }
+            }
         }
         let commit_start = Instant::now();
         Stats::record_ns(

@@ -46,6 +46,9 @@ use outputs::Publisher;
 /// ([`MIN_RECORD_KIB`](crate::config::MIN_RECORD_KIB)) is above it.
 pub const RECORD_RESERVE_BYTES: usize = 2048;
 
+/// How often a caller waiting on the loop checks that the loop still runs.
+const REPLY_POLL: Duration = Duration::from_millis(20);
+
 const _: () = assert!(RECORD_RESERVE_BYTES <= (crate::config::MIN_RECORD_KIB as usize) << 10);
 
 /// What start-up found, for the caller to report.
@@ -267,7 +270,7 @@ impl Engine {
         self.control
             .send(Control::Subscribe(handle, ack_tx))
             .map_err(|_| self.stopped())?;
-        ack_rx.recv().map_err(|_| self.stopped())?;
+        self.reply(&ack_rx)?;
         Ok(subscription)
     }
 
@@ -277,7 +280,7 @@ impl Engine {
         self.control
             .send(Control::Stats(tx))
             .map_err(|_| self.stopped())?;
-        rx.recv().map_err(|_| self.stopped())
+        self.reply(&rx)
     }
 
     /// Runs `f` on the loop thread with the state, between batches.
@@ -292,7 +295,7 @@ impl Engine {
         self.control
             .send(Control::Query(query))
             .map_err(|_| self.stopped())?;
-        rx.recv().map_err(|_| self.stopped())
+        self.reply(&rx)
     }
 
     /// The names and scales of the assets and symbols committed so far, to
@@ -306,6 +309,27 @@ impl Engine {
     /// The state digest now.
     pub fn digest(&self) -> Result<Digest, EngineError> {
         self.query(|s| s.digest())
+    }
+
+    /// Waits for the loop's answer, or for the loop to have stopped: a
+    /// request queued just as the loop ended is never answered, so the wait
+    /// also watches the loop thread and returns its failure promptly.
+    fn reply<T>(&self, rx: &crossbeam_channel::Receiver<T>) -> Result<T, EngineError> {
+        loop {
+            match rx.recv_timeout(REPLY_POLL) {
+                Ok(value) => return Ok(value),
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(self.stopped())
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let finished = self.thread.as_ref().is_none_or(|t| t.is_finished());
+                    if finished {
+                        // One last look: the answer may have come just now.
+                        return rx.try_recv().map_err(|_| self.stopped());
+                    }
+                }
+            }
+        }
     }
 
     fn stopped(&self) -> EngineError {

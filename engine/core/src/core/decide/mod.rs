@@ -10,16 +10,52 @@ use crate::model::{Command, CommandKind, Event, RejectReason, OPERATOR};
 use crate::state::State;
 
 /// Pushes the events of `cmd` decided at `now_ns` onto `out`: either
-/// `Rejected`, or `Accepted` followed by the facts.
-pub fn decide(state: &State, cmd: &Command, now_ns: u64, out: &mut Vec<Event>) {
+/// `Rejected`, or `Accepted` followed by the facts (a continuation command
+/// has only the facts). Returns the continuation to process next, at the
+/// same timestamp, when the work does not fit one record.
+pub fn decide(state: &State, cmd: &Command, now_ns: u64, out: &mut Vec<Event>) -> Option<Command> {
     let start = out.len();
-    if let Err(reason) = decide_inner(state, cmd, now_ns, out) {
-        out.truncate(start);
-        out.push(Event::Rejected {
-            account: cmd.account,
-            request_id: cmd.request_id,
-            reason,
-        });
+    match decide_inner(state, cmd, now_ns, out) {
+        Ok(more) => more,
+        Err(reason) => {
+            out.truncate(start);
+            out.push(Event::Rejected {
+                account: cmd.account,
+                request_id: cmd.request_id,
+                reason,
+            });
+            None
+        }
+    }
+}
+
+/// The continuation of `cmd`'s mass cancel, if `more` orders remain.
+fn continue_cancel_all(cmd: &Command, symbol: Option<u32>, more: bool) -> Option<Command> {
+    more.then(|| Command::new(cmd.account, 0, CommandKind::CancelAllContinued { symbol }))
+}
+
+/// The engine's continuation commands: request id 0, no `Accepted`.
+fn decide_continuation(
+    state: &State,
+    cmd: &Command,
+    out: &mut Vec<Event>,
+) -> Result<Option<Command>, RejectReason> {
+    if cmd.request_id != 0 {
+        return Err(RejectReason::NotAuthorized);
+    }
+    match cmd.kind {
+        // The expiries themselves ran before decide, in `process_step`.
+        CommandKind::ExpireDue if cmd.account == OPERATOR => Ok(None),
+        CommandKind::CancelAllContinued { symbol } => {
+            state
+                .account(cmd.account)
+                .ok_or(RejectReason::UnknownAccount {
+                    account: cmd.account,
+                })?;
+            let more = orders::cancel_all(state, cmd.account, symbol, out)?;
+            Ok(continue_cancel_all(cmd, symbol, more))
+        }
+        _ => Err(RejectReason::NotAuthorized),
     }
 }
 
@@ -28,7 +64,10 @@ fn decide_inner(
     cmd: &Command,
     now_ns: u64,
     out: &mut Vec<Event>,
-) -> Result<(), RejectReason> {
+) -> Result<Option<Command>, RejectReason> {
+    if cmd.kind.is_continuation() {
+        return decide_continuation(state, cmd, out);
+    }
     let accepted = Event::Accepted {
         account: cmd.account,
         request_id: cmd.request_id,
@@ -36,7 +75,7 @@ fn decide_inner(
     if let CommandKind::OpenAccount = cmd.kind {
         funds::open_account(state, cmd, out)?;
         out.push(accepted);
-        return Ok(());
+        return Ok(None);
     }
     let account = state
         .account(cmd.account)
@@ -52,8 +91,15 @@ fn decide_inner(
         return Err(RejectReason::NotAuthorized);
     }
     out.push(accepted);
+    if let CommandKind::CancelAll { symbol } = cmd.kind {
+        let more = orders::cancel_all(state, cmd.account, symbol, out)?;
+        return Ok(continue_cancel_all(cmd, symbol, more));
+    }
     match cmd.kind {
-        CommandKind::OpenAccount => unreachable!("handled above"),
+        CommandKind::OpenAccount
+        | CommandKind::CancelAll { .. }
+        | CommandKind::ExpireDue
+        | CommandKind::CancelAllContinued { .. } => unreachable!("handled above"),
         CommandKind::Deposit { asset, amount } => {
             funds::deposit(state, cmd.account, asset, amount, out)
         }
@@ -68,10 +114,10 @@ fn decide_inner(
         CommandKind::AmendOrder { order, price, qty } => {
             orders::amend(state, cmd.account, order, price, qty, out)
         }
-        CommandKind::CancelAll { symbol } => orders::cancel_all(state, cmd.account, symbol, out),
         CommandKind::AddAsset { name, scale } => admin::add_asset(state, name, scale, out),
         CommandKind::AddSymbol(ref spec) => admin::add_symbol(state, spec, out),
         CommandKind::HaltSymbol { symbol } => admin::halt(state, symbol, true, out),
         CommandKind::ResumeSymbol { symbol } => admin::halt(state, symbol, false, out),
     }
+    .map(|()| None)
 }

@@ -173,13 +173,21 @@ pub fn place(
         qty: p.qty,
         budget,
         stp: p.stp,
+        max_touches: state.limits.max_fills_per_command,
     };
     let outcome = walk(state, symbol, &taker, out)?;
     if p.tif == TimeInForce::Fok && outcome.remaining > 0 {
         return Err(RejectReason::FokNotFillable);
     }
     if outcome.remaining > 0 && !outcome.taker_cancelled {
-        out.push(if rests {
+        out.push(if outcome.fill_limited {
+            Event::OrderCancelled {
+                order,
+                account,
+                remaining: outcome.remaining,
+                reason: CancelReason::FillLimit,
+            }
+        } else if rests {
             Event::OrderRested { order }
         } else {
             Event::OrderCancelled {
@@ -257,27 +265,46 @@ pub fn amend(
         qty,
         budget: None,
         stp: o.stp,
+        max_touches: state.limits.max_fills_per_command,
     };
     let outcome = walk(state, symbol, &taker, out)?;
     if outcome.remaining > 0 && !outcome.taker_cancelled {
-        out.push(Event::OrderRested { order });
+        out.push(if outcome.fill_limited {
+            Event::OrderCancelled {
+                order,
+                account,
+                remaining: outcome.remaining,
+                reason: CancelReason::FillLimit,
+            }
+        } else {
+            Event::OrderRested { order }
+        });
     }
     Ok(())
 }
 
+/// Cancels the account's open orders (on `symbol` if given), oldest first,
+/// at most `limits.max_cancels_per_record` of them; returns whether more
+/// remain, for a [`CommandKind::CancelAllContinued`](crate::model::CommandKind::CancelAllContinued)
+/// to take on.
 pub fn cancel_all(
     state: &State,
     account: AccountId,
     symbol: Option<SymbolId>,
     out: &mut Vec<Event>,
-) -> Result<(), RejectReason> {
+) -> Result<bool, RejectReason> {
     if let Some(symbol) = symbol {
         state
             .symbol(symbol)
             .ok_or(RejectReason::UnknownSymbol { symbol })?;
     }
+    let mut left = state.limits.max_cancels_per_record;
     for o in state.account_orders(account) {
         if symbol.is_none_or(|s| s == o.symbol) {
+            if left == 0 {
+                return Ok(true);
+            }
+            left -= 1;
             out.push(Event::OrderCancelled {
                 order: o.id,
                 account,
@@ -286,5 +313,5 @@ pub fn cancel_all(
             });
         }
     }
-    Ok(())
+    Ok(false)
 }
