@@ -110,8 +110,7 @@ pub fn run(a: &ExportArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
                 progress.tick(last);
                 for e in records.events() {
                     r.learn(e);
-                    if let Event::TradeExecuted(tr) = *e
-                    {
+                    if let Event::TradeExecuted(tr) = *e {
                         let quote = r.symbol_spec(tr.symbol).map_or(u32::MAX, |s| s.quote);
                         sink.row(vec![
                             rec.seq.into(),

@@ -55,8 +55,8 @@ pub enum RecordError {
 /// for its variant, so the bound is exact for the largest variants.
 pub fn worst_case_record_bytes(limits: &Limits) -> u64 {
     use crate::model::{
-        CancelReason, CommandKind, Fixed, Name, PlaceOrder, Side, StpMode, SymbolSpec,
-        TimeInForce, Trade,
+        CancelReason, CommandKind, Fixed, Name, PlaceOrder, Side, StpMode, SymbolSpec, TimeInForce,
+        Trade,
     };
     let size = |e: &Event| bincode::encode_to_vec(e, CONFIG).map_or(0, |v| v.len() as u64);
     // Names are stored at their full width, whatever their text.
@@ -78,7 +78,11 @@ pub fn worst_case_record_bytes(limits: &Limits) -> u64 {
         CommandKind::PlaceOrder(order),
         CommandKind::AddSymbol(spec),
         CommandKind::CancelAll { symbol: Some(0) },
-        CommandKind::Transfer { to: 0, asset: 0, amount: 0 },
+        CommandKind::Transfer {
+            to: 0,
+            asset: 0,
+            amount: 0,
+        },
     ];
     let command = commands
         .iter()

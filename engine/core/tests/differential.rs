@@ -278,11 +278,10 @@ impl Run {
             }
         }
         for symbol in 0..r.symbol_count() {
-            let book = s.book(symbol).expect("symbol has a book");
+            assert!(s.book(symbol).is_some(), "symbol {symbol} has a book");
             for side in [Side::Buy, Side::Sell] {
-                let engine: Vec<(u64, Vec<u64>)> = book
-                    .side(side)
-                    .iter_best_first()
+                let engine: Vec<(u64, Vec<u64>)> = s
+                    .levels_best_first(symbol, side)
                     .map(|l| {
                         let price = s.level(l.level).expect("level").price;
                         (price, s.level_orders(l.level).map(|o| o.id).collect())

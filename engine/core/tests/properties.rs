@@ -941,7 +941,11 @@ impl Shadow {
                 );
                 // Price-time priority: nothing better resting on the maker side.
                 for (id, o) in &self.orders {
-                    if o.resting && o.symbol == tr.symbol && o.side == m.side && *id != tr.maker_order {
+                    if o.resting
+                        && o.symbol == tr.symbol
+                        && o.side == m.side
+                        && *id != tr.maker_order
+                    {
                         let better = match m.side {
                             Side::Buy => o.price > m.price,
                             Side::Sell => o.price < m.price,
@@ -969,7 +973,10 @@ impl Shadow {
                 );
                 if let Some((id, budget)) = ctx.budget {
                     if id == tr.taker_order {
-                        ctx.spent = ctx.spent.saturating_add(notional).saturating_add(tr.taker_fee);
+                        ctx.spent = ctx
+                            .spent
+                            .saturating_add(notional)
+                            .saturating_add(tr.taker_fee);
                         ensure!(
                             ctx.spent <= budget,
                             "budget {budget} exceeded: {}",
@@ -977,7 +984,8 @@ impl Shadow {
                         );
                     }
                 }
-                let base = tr.qty
+                let base = tr
+                    .qty
                     .checked_mul(sym.base_per_lot)
                     .ok_or_else(|| TestCaseError::fail("base overflow in a trade"))?;
                 let (buyer, seller, buyer_fee, seller_fee) = match tr.taker_side {
@@ -2265,18 +2273,20 @@ fn apply_rejects_garbage_events_without_panicking() {
         },
     )
     .unwrap();
-    let trade = |price, qty, maker_fee, taker_fee| Event::TradeExecuted(Trade {
-        symbol: 0,
-        maker_order: 1,
-        taker_order: 4,
-        maker_account: 1,
-        taker_account: 3,
-        taker_side: Side::Sell,
-        price,
-        qty,
-        maker_fee,
-        taker_fee,
-    });
+    let trade = |price, qty, maker_fee, taker_fee| {
+        Event::TradeExecuted(Trade {
+            symbol: 0,
+            maker_order: 1,
+            taker_order: 4,
+            maker_account: 1,
+            taker_account: 3,
+            taker_side: Side::Sell,
+            price,
+            qty,
+            maker_fee,
+            taker_fee,
+        })
+    };
     for (what, event) in [
         ("trade off the maker's price", trade(99, 1, 0, 0)),
         ("trade beyond the maker's lots", trade(100, 3, 0, 0)),

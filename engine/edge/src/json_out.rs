@@ -124,7 +124,10 @@ pub fn event_json(r: &Registry, event: &Event) -> Value {
             v
         }
         Event::TradeExecuted(tr) => {
-            let quote = r.symbol_spec(tr.symbol).map(|s| s.quote).unwrap_or(u32::MAX);
+            let quote = r
+                .symbol_spec(tr.symbol)
+                .map(|s| s.quote)
+                .unwrap_or(u32::MAX);
             json!({
                 "symbol": r.symbol_name(tr.symbol), "maker_order": tr.maker_order, "taker_order": tr.taker_order,
                 "maker_account": tr.maker_account, "taker_account": tr.taker_account, "taker_side": side(tr.taker_side),

@@ -72,7 +72,7 @@ pub fn walk(
     let mut remaining = taker.qty;
     let mut budget = taker.budget;
     let mut touches = 0u32;
-    for level_ref in makers.iter_best_first() {
+    for level_ref in makers.iter_best_first(&state.levels) {
         let level = state
             .levels
             .get(level_ref.level)

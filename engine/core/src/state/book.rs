@@ -13,13 +13,18 @@ pub struct Book {
     pub asks: BookSide,
 }
 
+impl Default for Book {
+    fn default() -> Book {
+        Book::new()
+    }
+}
+
 impl Book {
-    /// An empty book; each side reserves room for `level_capacity` levels
-    /// outside its window.
-    pub fn new(level_capacity: usize) -> Book {
+    /// An empty book.
+    pub fn new() -> Book {
         Book {
-            bids: BookSide::new(Side::Buy, level_capacity),
-            asks: BookSide::new(Side::Sell, level_capacity),
+            bids: BookSide::new(Side::Buy),
+            asks: BookSide::new(Side::Sell),
         }
     }
 

@@ -83,7 +83,7 @@ impl State {
             for side in [&book.bids, &book.asks] {
                 f.u8(side.side() as u8);
                 f.u64(side.len() as u64);
-                for r in side.iter_best_first() {
+                for r in side.iter_best_first(&self.levels) {
                     let level = self.levels.get(r.level).expect("sorted level exists");
                     f.u64(level.price);
                     f.u64(level.total_qty);

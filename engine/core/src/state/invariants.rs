@@ -131,10 +131,10 @@ impl State {
         let mut level_count = 0usize;
         for (symbol_id, book) in self.books.iter().enumerate() {
             for side in [&book.bids, &book.asks] {
-                if let Err(e) = side.check() {
+                if let Err(e) = side.check(&self.levels) {
                     return fail(format!("symbol {symbol_id} {:?} levels: {e}", side.side()));
                 }
-                for r in side.iter_best_first() {
+                for r in side.iter_best_first(&self.levels) {
                     level_count += 1;
                     let Some(level) = self.levels.get(r.level) else {
                         return fail(format!(
@@ -165,8 +165,7 @@ impl State {
                             ));
                         }
                         if let Some(expiry) = o.expiry_ns() {
-                            if !self.expiries.contains(expiry, o.id, slot)
-                            {
+                            if !self.expiries.contains(expiry, o.id, slot) {
                                 return fail(format!(
                                     "GTD order {} missing from expiry index",
                                     o.id

@@ -21,6 +21,14 @@ pub struct Level {
     pub head: u32,
     /// Newest order.
     pub tail: u32,
+    /// Internal to [`BookSide`](super::BookSide): the left child (worse
+    /// key) in its side's tree of levels outside the window, or `NIL`.
+    pub left: u32,
+    /// Internal: the right child (better key) in that tree, or `NIL`.
+    pub right: u32,
+    /// Internal: the AVL height of this node's subtree (1 for a leaf; 0 while
+    /// the level is in the window).
+    pub height: u8,
 }
 
 impl Level {
@@ -33,6 +41,9 @@ impl Level {
             order_count: 0,
             head: NIL,
             tail: NIL,
+            left: NIL,
+            right: NIL,
+            height: 0,
         }
     }
 }

@@ -183,6 +183,18 @@ impl State {
         })
     }
 
+    /// The levels of one side, best first (empty for an unknown symbol).
+    pub fn levels_best_first(
+        &self,
+        symbol: SymbolId,
+        side: Side,
+    ) -> impl Iterator<Item = book_side::LevelRef> + '_ {
+        self.book(symbol)
+            .map(|book| book.side(side).iter_best_first(&self.levels))
+            .into_iter()
+            .flatten()
+    }
+
     /// Depth of one side: `(price, total lots, order count)` from the best.
     pub fn depth(&self, symbol: SymbolId, side: Side) -> Vec<(u64, u64, u32)> {
         let Some(book) = self.book(symbol) else {
@@ -190,7 +202,7 @@ impl State {
         };
         let book_side = book.side(side);
         book_side
-            .iter_best_first()
+            .iter_best_first(&self.levels)
             .map(|r| {
                 let level = self.levels.get(r.level).expect("sorted level exists");
                 (level.price, level.total_qty, level.order_count)
@@ -215,6 +227,7 @@ mod size_tests {
     fn per_order_structures_stay_small() {
         // The memory budget per resting order (README: Memory) rests on these.
         assert_eq!(std::mem::size_of::<Option<Order>>(), 80);
-        assert_eq!(std::mem::size_of::<Option<Level>>(), 32);
+        // 32 bytes of level plus 9 of outside-tree links (left, right, height).
+        assert_eq!(std::mem::size_of::<Option<Level>>(), 40);
     }
 }

@@ -39,7 +39,7 @@ impl State {
             return Err(ApplyError::Capacity { what: "symbols" });
         }
         self.symbols.push(symbol);
-        self.books.push(Book::new(1024));
+        self.books.push(Book::new());
         Ok(())
     }
 
@@ -251,14 +251,14 @@ impl State {
                 symbol: order.symbol,
             })?;
         let side = book.side_mut(order.side);
-        let level_slot = match side.find(order.price) {
+        let level_slot = match side.find(&self.levels, order.price) {
             Some(level) => level,
             None => {
                 let level = self
                     .levels
                     .insert(Level::new(order.price, order.side))
                     .map_err(|_| ApplyError::Capacity { what: "levels" })?;
-                side.insert(order.price, level);
+                side.insert(&mut self.levels, level);
                 level
             }
         };
@@ -322,11 +322,12 @@ impl State {
         if level.order_count == 0 {
             assert_eq!(level.total_qty, 0, "empty level keeps quantity");
             let price = level.price;
-            self.levels.remove(order.level);
+            // Out of its side first: the side's tree links live in the slot.
             let removed = self.books[order.symbol as usize]
                 .side_mut(order.side)
-                .remove(price);
+                .remove(&mut self.levels, price);
             assert_eq!(removed, Some(order.level), "level missing from its side");
+            self.levels.remove(order.level);
         }
         let o = self.order_mut(slot);
         o.level = NIL;

@@ -69,7 +69,7 @@ pub fn encode(state: &State) -> Vec<u8> {
     let mut book_order = Vec::with_capacity(orders.len());
     for (symbol, book) in state.books.iter().enumerate() {
         for side in [&book.bids, &book.asks] {
-            for r in side.iter_best_first() {
+            for r in side.iter_best_first(&state.levels) {
                 book_order.extend(state.level_orders(r.level).map(|o| o.id));
             }
         }
@@ -174,7 +174,10 @@ fn decode_inner(bytes: &[u8], limits: Limits) -> Result<State, String> {
             ));
         }
         if (slots.len() as u64) >= u64::from(limits.max_orders) {
-            return Err(format!("more than limits.max_orders = {} orders", limits.max_orders));
+            return Err(format!(
+                "more than limits.max_orders = {} orders",
+                limits.max_orders
+            ));
         }
         last_id = o.id;
         state.next_order_id = o.id;
@@ -227,8 +230,20 @@ mod tests {
         let op = |rid, kind| Command::new(crate::model::OPERATOR, rid, kind);
         let name = |n| Name::new(n).unwrap();
         let cmds = [
-            op(1, CommandKind::AddAsset { name: name("B"), scale: 0 }),
-            op(2, CommandKind::AddAsset { name: name("Q"), scale: 0 }),
+            op(
+                1,
+                CommandKind::AddAsset {
+                    name: name("B"),
+                    scale: 0,
+                },
+            ),
+            op(
+                2,
+                CommandKind::AddAsset {
+                    name: name("Q"),
+                    scale: 0,
+                },
+            ),
             op(
                 3,
                 CommandKind::AddSymbol(SymbolSpec {
@@ -264,7 +279,10 @@ mod tests {
     #[test]
     fn round_trips() {
         let s = state();
-        assert_eq!(decode(&encode(&s), Limits::default()).unwrap().digest(), s.digest());
+        assert_eq!(
+            decode(&encode(&s), Limits::default()).unwrap().digest(),
+            s.digest()
+        );
     }
 
     #[test]

@@ -187,9 +187,9 @@ impl BusinessLoop {
                 self.events.clear();
                 let step = crate::core::process_step(&mut self.state, &cmd, ts, &mut self.events)
                     .map_err(|source| EngineError::Core {
-                        command: Box::new(cmd),
-                        source,
-                    })?;
+                    command: Box::new(cmd),
+                    source,
+                })?;
                 let seq = self.append(ts, &step.command)?;
                 out.push(seq, ts, step.command, &self.events, submission.enqueued_ns);
                 self.stats.record_command(&self.events);

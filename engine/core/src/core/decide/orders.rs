@@ -32,7 +32,7 @@ fn check_level_capacity(
     if state.levels.is_full()
         && state.books[symbol as usize]
             .side(side)
-            .find(price)
+            .find(&state.levels, price)
             .is_none()
     {
         return Err(RejectReason::LevelCapacity {
