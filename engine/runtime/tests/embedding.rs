@@ -68,7 +68,11 @@ fn trade_once() -> (Trade, String) {
                 o.events
             );
         }
-        let trade = batch.iter().flat_map(|o| o.events).find_map(Event::trade).copied();
+        let trade = batch
+            .iter()
+            .flat_map(|o| o.events)
+            .find_map(Event::trade)
+            .copied();
         if let Some(t) = trade {
             break t;
         }

@@ -278,7 +278,10 @@ fn journal_failure_stops_the_engine() {
     let published = outs.last().map_or(1, |o| o.command.request_id);
     // Nothing waits on a dead loop: every request gets the loop's failure.
     assert!(matches!(engine.stats(), Err(EngineError::Journal(_))));
-    assert!(matches!(engine.query(|s| s.digest()), Err(EngineError::Journal(_))));
+    assert!(matches!(
+        engine.query(|s| s.digest()),
+        Err(EngineError::Journal(_))
+    ));
     assert!(matches!(engine.subscribe(), Err(EngineError::Journal(_))));
     assert!(matches!(engine.registry(), Err(EngineError::Journal(_))));
     match engine.shutdown() {
