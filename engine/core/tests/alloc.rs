@@ -64,6 +64,10 @@ enum Kind {
     Cancel,
     Amend,
     Match,
+    /// A GTD order (with one of a few shared expiries).
+    Gtd,
+    /// A limit order far outside the book window.
+    Far,
 }
 
 struct Book {
@@ -73,14 +77,22 @@ struct Book {
     live: Vec<u64>,
     request: Vec<u64>,
     ts: u64,
+    /// Also place GTD orders and orders at far price levels.
+    far_and_gtd: bool,
 }
 
 const ACCOUNTS: u32 = 50;
 
 impl Book {
     fn new() -> Book {
+        Book::with(1 << 14, false)
+    }
+
+    fn with(max_orders: u32, far_and_gtd: bool) -> Book {
         let mut state = State::new(Limits {
-            max_orders: 1 << 14,
+            max_orders,
+            max_levels: max_orders / 2,
+            max_open_orders_per_account: u32::MAX,
             ..Limits::default()
         });
         state.prefault();
@@ -91,6 +103,7 @@ impl Book {
             live: Vec::with_capacity(1 << 14),
             request: vec![0; ACCOUNTS as usize + 1],
             ts: 0,
+            far_and_gtd,
         };
         for (name, scale) in [("BASE", 4), ("QUOTE", 4)] {
             b.run(
@@ -147,6 +160,47 @@ impl Book {
         process(&mut self.state, cmd, self.ts, &mut self.out).expect("processes");
     }
 
+    /// A non-crossing order that rests: near the touch, far outside the
+    /// window, or GTD with a shared expiry (for building a deep book).
+    fn resting_order(&mut self) -> Command {
+        let account = 1 + self.rng.below(ACCOUNTS as u64) as u32;
+        let side = if self.rng.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let (price, tif) = match self.rng.below(10) {
+            0..=3 => {
+                let offset = 1 + self.rng.below(300);
+                let price = match side {
+                    Side::Buy => 10_000 - offset,
+                    Side::Sell => 10_000 + offset,
+                };
+                let bucket = 1_000_000 + self.rng.below(3);
+                (
+                    price,
+                    TimeInForce::Gtd {
+                        expiry_ns: bucket * 50_000,
+                    },
+                )
+            }
+            4..=6 => match side {
+                Side::Buy => (1 + self.rng.below(5_000), TimeInForce::Gtc),
+                Side::Sell => (20_000 + self.rng.below(1_000_000), TimeInForce::Gtc),
+            },
+            _ => {
+                let offset = 1 + self.rng.below(300);
+                match side {
+                    Side::Buy => (10_000 - offset, TimeInForce::Gtc),
+                    Side::Sell => (10_000 + offset, TimeInForce::Gtc),
+                }
+            }
+        };
+        let qty = 1 + self.rng.below(20);
+        let order = PlaceOrder::limit(0, side, price, qty).with_tif(tif);
+        self.command(account, CommandKind::PlaceOrder(order))
+    }
+
     /// The next command of the mix (built outside the counted region).
     fn next(&mut self) -> (Command, Kind) {
         let account = 1 + self.rng.below(ACCOUNTS as u64) as u32;
@@ -183,6 +237,27 @@ impl Book {
                 }),
             )
         };
+        if self.far_and_gtd && roll < 30 {
+            return if roll < 15 {
+                // Far outside the window around 10_000, on both sides.
+                let price = match side {
+                    Side::Buy => 1 + self.rng.below(5_000),
+                    Side::Sell => 20_000 + self.rng.below(1_000_000),
+                };
+                (place(self, price, TimeInForce::Gtc), Kind::Far)
+            } else {
+                let offset = 1 + self.rng.below(300);
+                let price = match side {
+                    Side::Buy => 10_000 - offset,
+                    Side::Sell => 10_000 + offset,
+                };
+                let bucket = self.ts / 50_000 + 1 + self.rng.below(3);
+                let tif = TimeInForce::Gtd {
+                    expiry_ns: bucket * 50_000,
+                };
+                (place(self, price, tif), Kind::Gtd)
+            };
+        }
         match roll {
             0..=39 => {
                 let offset = 1 + self.rng.below(300);
@@ -238,20 +313,24 @@ impl Book {
     }
 
     /// Runs `n` commands; returns allocations per kind and commands per kind.
-    fn steady(&mut self, n: usize) -> [(Kind, u64, u64); 4] {
+    fn steady(&mut self, n: usize) -> [(Kind, u64, u64); 6] {
         let mut tally = [
             (Kind::Place, 0, 0),
             (Kind::Cancel, 0, 0),
             (Kind::Amend, 0, 0),
             (Kind::Match, 0, 0),
+            (Kind::Gtd, 0, 0),
+            (Kind::Far, 0, 0),
         ];
         for _ in 0..n {
             let (cmd, mut kind) = self.next();
             let allocs = allocations_in(|| self.process(&cmd));
-            if self
-                .out
-                .iter()
-                .any(|e| matches!(e, Event::TradeExecuted(_)))
+            if kind != Kind::Far
+                && kind != Kind::Gtd
+                && self
+                    .out
+                    .iter()
+                    .any(|e| matches!(e, Event::TradeExecuted(_)))
             {
                 kind = Kind::Match;
             }
@@ -277,7 +356,7 @@ fn steady_state_commands_do_not_allocate() {
     let resting = book.state.open_order_count();
     assert!(resting > 200, "warm-up built a book ({resting} orders)");
     let tally = book.steady(60_000);
-    for (kind, allocs, count) in tally {
+    for (kind, allocs, count) in tally.into_iter().take(4) {
         assert!(
             count > 1_000,
             "{kind:?} ran {count} times: the mix must exercise it"
@@ -293,4 +372,43 @@ fn steady_state_commands_do_not_allocate() {
         allocations_in(|| drop(std::hint::black_box(vec![1u8; 64]))),
         1
     );
+}
+
+#[test]
+fn steady_state_at_100k_resting_orders_with_gtd_and_far_levels_does_not_allocate() {
+    let mut book = Book::with(1 << 18, true);
+    // Build 100,000 resting orders: near, far outside the window, and GTD
+    // with shared expiries; the mix then keeps the book near that depth.
+    while book.state.open_order_count() < 100_000 {
+        let cmd = book.resting_order();
+        book.process(&cmd);
+        assert!(
+            matches!(book.out.last(), Some(Event::OrderRested { .. })),
+            "build-up order did not rest: {:?}",
+            book.out
+        );
+        if let Some(Event::OrderRested { order }) = book.out.last() {
+            book.live.push(*order);
+        }
+    }
+    book.steady(60_000);
+    let tally = book.steady(60_000);
+    let resting = book.state.open_order_count();
+    assert!(
+        resting > 50_000,
+        "the mix kept a deep book ({resting} orders)"
+    );
+    let expired = book.out.len();
+    let _ = expired;
+    for (kind, allocs, count) in tally {
+        assert!(
+            count > 1_000,
+            "{kind:?} ran {count} times: the mix must exercise it"
+        );
+        assert_eq!(
+            allocs, 0,
+            "{kind:?}: {allocs} allocations over {count} commands"
+        );
+    }
+    book.state.check_invariants().unwrap();
 }

@@ -132,11 +132,15 @@ struct Run {
 
 impl Run {
     fn new(seed: u64) -> Run {
+        Run::with_limits(seed, limits())
+    }
+
+    fn with_limits(seed: u64, limits: keel_core::Limits) -> Run {
         Run {
             seed,
-            state: State::new(limits()),
-            replica: State::new(limits()),
-            reference: Reference::new(limits()),
+            state: State::new(limits),
+            replica: State::new(limits),
+            reference: Reference::new(limits),
             out: Vec::new(),
             history: VecDeque::new(),
         }
@@ -300,8 +304,10 @@ impl Run {
 }
 
 fn run_seed(seed: u64, commands: usize, stats: &mut Stats) {
-    let mut run = Run::new(seed);
-    let mut gen = StreamGen::new(seed);
+    run_stream(Run::new(seed), StreamGen::new(seed), commands, stats);
+}
+
+fn run_stream(mut run: Run, mut gen: StreamGen, commands: usize, stats: &mut Stats) {
     let mut index = 0;
     for cmd in genesis() {
         let now = gen.tick();
@@ -357,6 +363,74 @@ fn engine_matches_reference_on_random_streams() {
         started.elapsed()
     );
     stats.print();
+}
+
+/// Far levels, GTD bursts with shared expiries, and bounds small enough that
+/// the fill limit, chunked expiries and chunked mass cancels all happen: the
+/// engine still agrees with the reference (which has no chunking: chunks
+/// concatenate to the unbounded events) event for event.
+#[test]
+fn engine_matches_reference_on_far_levels_and_gtd_bursts() {
+    let limits = keel_core::Limits {
+        max_levels: 40,
+        max_fills_per_command: 3,
+        max_cancels_per_record: 2,
+        ..limits()
+    };
+    let total: usize = env_or("KEEL_DIFF_COMMANDS", DEFAULT_COMMANDS) / 5;
+    let seeds = [7u64, 0xFA4, 0xB0_0575];
+    let mut stats = Stats::default();
+    let (mut fill_limited, mut expired, mut bursts) = (0u64, 0u64, 0u64);
+    for &seed in &seeds {
+        let mut run = Run::with_limits(seed, limits);
+        let mut gen = StreamGen::hostile(seed);
+        let mut index = 0;
+        for cmd in genesis() {
+            let now = gen.tick();
+            run.step(index, &cmd, now);
+            gen.observe(&run.out);
+            index += 1;
+        }
+        for _ in 0..total.div_ceil(seeds.len()) {
+            let (cmd, now) = gen.next_command();
+            run.step(index, &cmd, now);
+            gen.observe(&run.out);
+            stats.count(&cmd, &run.out);
+            let due = run.out.iter().filter(|e| {
+                matches!(
+                    e,
+                    Event::OrderCancelled {
+                        reason: CancelReason::Expired,
+                        ..
+                    }
+                )
+            });
+            // More than one record's worth: the chunked path was taken.
+            bursts += u64::from(due.count() > limits.max_cancels_per_record as usize);
+            for e in &run.out {
+                match e {
+                    Event::OrderCancelled {
+                        reason: CancelReason::FillLimit,
+                        ..
+                    } => fill_limited += 1,
+                    Event::OrderCancelled {
+                        reason: CancelReason::Expired,
+                        ..
+                    } => expired += 1,
+                    _ => {}
+                }
+            }
+            index += 1;
+        }
+        let (cmd, now) = gen.next_command();
+        run.deep_check(index, &cmd, now);
+    }
+    println!(
+        "far levels and GTD bursts: {fill_limited} fill-limit cancels, {expired} expiries, {bursts} chunked bursts"
+    );
+    assert!(fill_limited > 0, "the family never reached the fill limit");
+    assert!(bursts > 0, "no expiry burst exceeded one record");
+    assert!(expired > 0, "the family never expired an order");
 }
 
 // ----- scripted differential cases --------------------------------------

@@ -177,6 +177,9 @@ pub struct StreamGen {
     halted: BTreeSet<SymbolId>,
     last: Option<Command>,
     count: u64,
+    /// Far prices and colliding GTD expiries much more often (see
+    /// [`StreamGen::hostile`]).
+    hostile: bool,
 }
 
 /// Minor units of a "typical" deposit step per asset.
@@ -200,6 +203,17 @@ impl StreamGen {
             halted: BTreeSet::new(),
             last: None,
             count: 0,
+            hostile: false,
+        }
+    }
+
+    /// A stream that places far more often at prices far outside the book
+    /// window and gives GTD orders a handful of shared expiries, so that
+    /// levels live in the far-level tree and expiries come in bursts.
+    pub fn hostile(seed: u64) -> StreamGen {
+        StreamGen {
+            hostile: true,
+            ..StreamGen::new(seed)
         }
     }
 
@@ -388,6 +402,14 @@ impl StreamGen {
     }
 
     fn price(&mut self) -> u64 {
+        if self.hostile && self.rng.chance(2, 5) {
+            // Far from the window around the touch, on both sides of it.
+            return match self.rng.below(3) {
+                0 => self.rng.range(5_000, 5_000_000),
+                1 => self.rng.range(1_000_000_000, 1_000_100_000),
+                _ => self.rng.range(1, 50),
+            };
+        }
         match self.rng.weighted(&[940, 15, 10, 10, 10, 15]) {
             0 => self.rng.range(95, 105),
             1 => 0,
@@ -430,6 +452,13 @@ impl StreamGen {
             0 => TimeInForce::Gtc,
             1 => TimeInForce::Ioc,
             2 => TimeInForce::Fok,
+            _ if self.hostile => {
+                // A few shared expiries a little ahead: bursts expire together.
+                let bucket = self.now_ns / 2_000 + 1 + self.rng.below(3);
+                TimeInForce::Gtd {
+                    expiry_ns: bucket * 2_000,
+                }
+            }
             _ => {
                 let expiry_ns = match self.rng.weighted(&[88, 4, 4, 2, 2]) {
                     0 => self.now_ns + self.rng.range(1, 40_000),
