@@ -305,6 +305,77 @@ mod tests {
 
     /// The variant indices documented in docs/RECORD_FORMAT.md.
     #[test]
+    fn the_worst_case_bound_holds_for_the_largest_records() {
+        use crate::model::*;
+        let limits = Limits {
+            max_fills_per_command: 37,
+            max_cancels_per_record: 11,
+            ..Limits::default()
+        };
+        let cancel = Event::OrderCancelled {
+            order: u64::MAX,
+            account: u32::MAX,
+            remaining: u64::MAX,
+            reason: CancelReason::FillLimit,
+        };
+        let trade = Event::TradeExecuted(Trade {
+            symbol: 1,
+            maker_order: 2,
+            taker_order: 3,
+            maker_account: 4,
+            taker_account: 5,
+            taker_side: Side::Sell,
+            price: 6,
+            qty: 7,
+            maker_fee: 8,
+            taker_fee: 9,
+        });
+        let place =
+            PlaceOrder::limit(0, Side::Buy, 1, 1).with_tif(TimeInForce::Gtd { expiry_ns: 9 });
+        let cmd = Command::place(1, 2, place);
+        // Expiries first, then an order that trades to the limit and ends with
+        // self-trade cancels of both sides.
+        let mut events = vec![cancel; limits.max_cancels_per_record as usize];
+        events.push(Event::Accepted {
+            account: 1,
+            request_id: 2,
+        });
+        events.push(Event::OrderAccepted {
+            order: 1,
+            account: 1,
+            symbol: 0,
+            side: Side::Buy,
+            price: 1,
+            qty: 1,
+            is_market: false,
+            tif: TimeInForce::Gtd { expiry_ns: 9 },
+            post_only: false,
+            stp: StpMode::CancelBoth,
+            hold: 1,
+        });
+        events.extend(std::iter::repeat_n(
+            trade,
+            limits.max_fills_per_command as usize,
+        ));
+        events.extend([cancel, cancel]);
+        let mut buf = Vec::new();
+        encode_to_vec(&mut buf, u64::MAX, &cmd, &events);
+        let bound = worst_case_record_bytes(&limits);
+        assert!(buf.len() as u64 <= bound, "{} > {bound}", buf.len());
+        // A mass cancel of a whole chunk after the expiries.
+        let mass = Command::new(1, 3, CommandKind::CancelAll { symbol: Some(0) });
+        let mut events = vec![cancel; 2 * limits.max_cancels_per_record as usize];
+        events.push(Event::Accepted {
+            account: 1,
+            request_id: 3,
+        });
+        encode_to_vec(&mut buf, 1, &mass, &events);
+        assert!(buf.len() as u64 <= bound, "{} > {bound}", buf.len());
+        // The bound is tight enough to be useful: within 5% of the order case.
+        assert!(bound < 2 * 1024 + 37 * 80 + 11 * 40, "{bound}");
+    }
+
+    #[test]
     fn variant_indices_match_the_documented_layout() {
         use crate::model::*;
         fn index<T: bincode::Encode>(value: &T) -> u32 {
@@ -357,6 +428,8 @@ mod tests {
             CommandKind::AddSymbol(spec),
             CommandKind::HaltSymbol { symbol: 0 },
             CommandKind::ResumeSymbol { symbol: 0 },
+            CommandKind::ExpireDue,
+            CommandKind::CancelAllContinued { symbol: None },
         ];
         for (i, k) in kinds.iter().enumerate() {
             assert_eq!(index(k), i as u32, "{k:?}");
@@ -456,6 +529,7 @@ mod tests {
         }
         assert_eq!(RejectReason::CODES[26], "level_capacity");
         assert_eq!(index(&CancelReason::Expired), 4);
+        assert_eq!(index(&CancelReason::FillLimit), 5);
         assert_eq!(index(&TimeInForce::Gtd { expiry_ns: 1 }), 3);
         assert_eq!(index(&MarketBound::ProtectionPrice { price: 1 }), 2);
     }
