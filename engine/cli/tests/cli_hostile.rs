@@ -208,15 +208,15 @@ fn unusable_limits_are_refused_at_start_up_naming_the_key() {
         ),
         (
             (
-                "max_symbols = 1024",
-                "max_symbols = 1024\nmax_fills_per_command = 100000",
+                "# max_fills_per_command = 1000",
+                "max_fills_per_command = 100000",
             ),
             "limits.max_fills_per_command",
         ),
         (
             (
-                "max_symbols = 1024",
-                "max_symbols = 1024\nmax_cancels_per_record = 0",
+                "# max_cancels_per_record = 1000",
+                "max_cancels_per_record = 0",
             ),
             "limits.max_cancels_per_record",
         ),
