@@ -319,13 +319,9 @@ pub fn parse_command_line(line: &str, registry: &Registry) -> Result<ParsedComma
                                 why: "give at most one of budget and protection_price",
                             })
                         }
-                        (Some(b), None) => {
-                            let quote = registry.symbol_spec(symbol).map_or(u32::MAX, |s| s.quote);
-                            let quote = registry.asset_name(quote);
-                            MarketBound::QuoteBudget {
-                                amount: registry.amount("budget", &quote, &b)?.1,
-                            }
-                        }
+                        (Some(b), None) => MarketBound::QuoteBudget {
+                            amount: registry.quote_amount("budget", symbol, &b)?,
+                        },
                         (None, Some(p)) => MarketBound::ProtectionPrice {
                             price: registry.price("protection_price", symbol, &p)?,
                         },

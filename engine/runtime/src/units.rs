@@ -115,6 +115,13 @@ pub trait NamedCommands {
     fn price(&self, field: &'static str, symbol: SymbolId, text: &str) -> Result<u64, UnitError>;
     /// `text` as a whole number of lots of `symbol`.
     fn qty(&self, field: &'static str, symbol: SymbolId, text: &str) -> Result<u64, UnitError>;
+    /// `text` as minor units of `symbol`'s quote asset (a budget).
+    fn quote_amount(
+        &self,
+        field: &'static str,
+        symbol: SymbolId,
+        text: &str,
+    ) -> Result<u64, UnitError>;
 
     /// A deposit of `amount` (a decimal string) of the asset named `asset`.
     fn deposit(
@@ -190,6 +197,19 @@ impl NamedCommands for Registry {
         let id = self.asset(asset)?;
         let scale = self.asset_scale(id).unwrap_or(0);
         Ok((id, to_minor(field, text, scale, asset)?))
+    }
+
+    fn quote_amount(
+        &self,
+        field: &'static str,
+        symbol: SymbolId,
+        text: &str,
+    ) -> Result<u64, UnitError> {
+        let spec = self
+            .symbol_spec(symbol)
+            .ok_or_else(|| unknown_symbol(self, symbol))?;
+        let scale = self.asset_scale(spec.quote).unwrap_or(0);
+        to_minor(field, text, scale, &self.asset_name(spec.quote))
     }
 
     fn price(&self, field: &'static str, symbol: SymbolId, text: &str) -> Result<u64, UnitError> {

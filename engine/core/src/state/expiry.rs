@@ -129,9 +129,10 @@ impl ExpiryIndex {
         self.heap.is_empty()
     }
 
-    /// All entries `(expiry_ns, order)`, soonest first. It sorts a copy:
-    /// for checks and tools, never the hot path.
-    pub fn iter_soonest_first(&self) -> impl Iterator<Item = (u64, OrderId)> {
+    /// All entries `(expiry_ns, order)`, soonest first (a sorted copy, for
+    /// the tests).
+    #[cfg(test)]
+    fn iter_soonest_first(&self) -> impl Iterator<Item = (u64, OrderId)> {
         let mut all: Vec<(u64, OrderId)> =
             self.heap.iter().map(|e| (e.expiry_ns, e.order)).collect();
         all.sort_unstable();
