@@ -523,11 +523,13 @@ mod tests {
             },
             RejectReason::FokNotFillable,
             RejectReason::LevelCapacity { max_levels: 1 },
+            RejectReason::RequestIdOutOfRange { request_id: 1 << 53 },
         ];
         for r in reasons {
             assert_eq!(index(&r), r.code_index() as u32, "{r:?}");
         }
         assert_eq!(RejectReason::CODES[26], "level_capacity");
+        assert_eq!(RejectReason::CODES[27], "request_id_out_of_range");
         assert_eq!(index(&CancelReason::Expired), 4);
         assert_eq!(index(&CancelReason::FillLimit), 5);
         assert_eq!(index(&TimeInForce::Gtd { expiry_ns: 1 }), 3);

@@ -1754,3 +1754,317 @@ fn extreme_fee_rate_leaves_seller_nothing() {
     assert_eq!(h.bal(OP, 1), (60, 0));
     finish(&h);
 }
+
+// ---------------------------------------------------------------- budget walk (issue 17)
+
+/// Taker fee 200 bps, floored: at 30 cents a lot, one lot costs 30, three
+/// cost 90 + 1 = 91 and four cost 120 + 2 = 122. So with 121 the walk takes
+/// three lots from the oldest maker, and the 30 left buy exactly one more
+/// lot *from the same maker* (it is older than maker 2 and still has lots).
+#[test]
+fn budget_buy_takes_the_same_maker_again_before_a_younger_one() {
+    let mut h = setup();
+    h.place(2, sell(30, 5)); // 1, older
+    h.place(3, sell(30, 5)); // 2, younger, same price
+    let p = market(SYM, Side::Buy, MarketBound::QuoteBudget { amount: 121 }, 10);
+    let (o, events) = h.place(1, p);
+    assert_eq!(
+        events[1..],
+        [
+            order_accepted(o, 1, p, 121),
+            // 3 @ 30 = 90: maker fee floor(0.9) = 0, taker fee floor(1.8) = 1.
+            trade(1, o, 2, 1, Side::Buy, 30, 3, 0, 1),
+            // Exact budget: 30 left, one lot costs 30 + floor(0.6) = 30.
+            trade(1, o, 2, 1, Side::Buy, 30, 1, 0, 0),
+            cancelled(o, 1, 6, CancelReason::IocRemainder),
+        ]
+    );
+    assert_eq!(h.bal(1, USD), (CASH - 121, 0));
+    assert_eq!(h.state.depth(SYM, Side::Sell), vec![(30, 6, 2)]);
+    // Maker 1 keeps its place with one lot: it is still first.
+    let (t, events) = h.place(3, buy(30, 1));
+    assert_eq!(events[2..], [trade(1, t, 2, 3, Side::Buy, 30, 1, 0, 0)]);
+    finish(&h);
+}
+
+#[test]
+fn budget_one_minor_unit_short_stops_at_the_oldest_maker() {
+    let mut h = setup();
+    h.place(2, sell(30, 5)); // 1
+    h.place(3, sell(30, 5)); // 2
+    // 120: three lots cost 91, four 122 > 120; 29 left < 30 for one more lot.
+    let p = market(SYM, Side::Buy, MarketBound::QuoteBudget { amount: 120 }, 10);
+    let (o, events) = h.place(1, p);
+    assert_eq!(
+        events[2..],
+        [
+            trade(1, o, 2, 1, Side::Buy, 30, 3, 0, 1),
+            cancelled(o, 1, 7, CancelReason::IocRemainder),
+        ]
+    );
+    // The hold is released in full: 91 spent, 29 back.
+    assert_eq!(h.bal(1, USD), (CASH - 91, 0));
+    assert_eq!(h.state.depth(SYM, Side::Sell), vec![(30, 7, 2)]);
+    finish(&h);
+}
+
+#[test]
+fn budget_fok_fills_completely_over_two_fills_of_one_maker() {
+    let mut h = setup();
+    h.place(2, sell(30, 5)); // 1
+    h.place(3, sell(30, 5)); // 2
+    let fok = |amount, qty| PlaceOrder {
+        tif: TimeInForce::Fok,
+        ..market(SYM, Side::Buy, MarketBound::QuoteBudget { amount }, qty)
+    };
+    // Four lots: one fill of four costs 122, but 3 + 1 cost 91 + 30 = 121.
+    h.reject(1, place(fok(120, 4)), RejectReason::FokNotFillable);
+    let (o, events) = h.place(1, fok(121, 4));
+    assert_eq!(
+        events[2..],
+        [
+            trade(1, o, 2, 1, Side::Buy, 30, 3, 0, 1),
+            trade(1, o, 2, 1, Side::Buy, 30, 1, 0, 0),
+        ]
+    );
+    assert_eq!(h.bal(1, USD), (CASH - 121, 0));
+    assert_eq!(h.state.depth(SYM, Side::Sell), vec![(30, 6, 2)]);
+    finish(&h);
+}
+
+/// The case of issue 17, with `configs/default.toml`'s ETH-USD: tick 0.01,
+/// lot 0.001, maker fee 0, taker fee 3 bps; ETH scale 8, USD scale 6.
+#[test]
+fn budget_buy_issue_17_case_fills_14_lots_from_the_oldest_maker() {
+    let mut h = Harness::new(small_limits());
+    let eth = h.add_asset("ETH", 8);
+    let usd = h.add_asset("USD", 6);
+    let sym = h.add_symbol(spec(
+        "ETH-USD",
+        eth,
+        usd,
+        Fixed::new(1, 2),
+        Fixed::new(1, 3),
+        0,
+        3,
+    ));
+    for a in 1..=3 {
+        h.open(a);
+    }
+    h.deposit(1, eth, 100_000_000);
+    h.deposit(2, eth, 100_000_000);
+    h.deposit(3, usd, 100_000_000);
+    let (o1, _) = h.place(1, limit(sym, Side::Sell, 199_895, 20));
+    let (o2, _) = h.place(2, limit(sym, Side::Sell, 199_895, 10));
+    let p = market(
+        sym,
+        Side::Buy,
+        MarketBound::QuoteBudget {
+            amount: 27_993_694,
+        },
+        14,
+    );
+    let (t, events) = h.place(3, p);
+    // One lot is 1.99895 USD = 1_998_950 µUSD. 14 lots in one fill cost
+    // 27_985_300 + floor(8_395.59) = 27_993_695, one more than the budget;
+    // 13 lots cost 25_986_350 + 7_795 = 25_994_145, leaving 1_999_549, which
+    // is exactly one more lot: 1_998_950 + floor(599.685) = 1_999_549.
+    let t_trade = |qty, taker_fee| {
+        Event::TradeExecuted(Trade {
+            symbol: sym,
+            maker_order: o1,
+            taker_order: t,
+            maker_account: 1,
+            taker_account: 3,
+            taker_side: Side::Buy,
+            price: 199_895,
+            qty,
+            maker_fee: 0,
+            taker_fee,
+        })
+    };
+    assert_eq!(events[2..], [t_trade(13, 7_795), t_trade(1, 599)]);
+    assert_eq!(h.bal(3, usd), (100_000_000 - 27_993_694, 0));
+    assert_eq!(h.bal(3, eth), (1_400_000, 0));
+    assert_eq!(
+        h.state.depth(sym, Side::Sell),
+        vec![(199_895, 16, 2)],
+        "order 1 keeps 6 lots ahead of order {o2}"
+    );
+    finish(&h);
+}
+
+// ---------------------------------------------------------------- level capacity (issue 17)
+
+fn two_level_book() -> Harness {
+    let mut h = Harness::new(keel_core::Limits {
+        max_levels: 2,
+        ..small_limits()
+    });
+    h.add_asset("BTC", 8);
+    h.add_asset("USD", 2);
+    h.add_symbol(btc_usd());
+    for account in 1..=3 {
+        h.open(account);
+        h.deposit(account, USD, CASH);
+        h.deposit(account, BTC, 10 * LOT);
+    }
+    h.place(1, buy(100, 1)); // 1: level 100 (bids)
+    h.place(2, sell(200, 2)); // 2: level 200 (asks)
+    h
+}
+
+const LEVEL_CAPACITY: RejectReason = RejectReason::LevelCapacity { max_levels: 2 };
+
+#[test]
+fn level_capacity_rejects_a_remainder_that_needs_a_new_level() {
+    let mut h = two_level_book();
+    h.reject(1, place(buy(150, 1)), LEVEL_CAPACITY);
+    h.reject(3, place(sell(250, 1)), LEVEL_CAPACITY);
+    // Existing levels still take orders.
+    h.place(3, buy(100, 1));
+    h.place(3, sell(200, 1));
+    // Orders that never rest are never rejected for capacity.
+    let p = PlaceOrder {
+        tif: TimeInForce::Ioc,
+        ..buy(150, 1)
+    };
+    let (o, events) = h.place(1, p);
+    assert_eq!(
+        events[2..],
+        [cancelled(o, 1, 1, CancelReason::IocRemainder)]
+    );
+    finish(&h);
+}
+
+#[test]
+fn level_capacity_counts_levels_the_order_itself_empties() {
+    let mut h = two_level_book();
+    // Fills completely inside level 200: never rests, never rejected.
+    let (o, events) = h.place(3, buy(200, 1));
+    assert_eq!(events[2..], [trade(2, o, 2, 3, Side::Buy, 200, 1, 2, 4)]);
+    // Sweeps level 200 (1 lot left) and rests the remainder at 200: the
+    // level it empties is free for its own remainder.
+    let (o, events) = h.place(3, buy(200, 3));
+    assert_eq!(
+        events[2..],
+        [trade(2, o, 2, 3, Side::Buy, 200, 1, 2, 4), rested(o)]
+    );
+    assert_eq!(h.state.depth(SYM, Side::Buy), vec![(200, 2, 1), (100, 1, 1)]);
+    assert!(h.state.depth(SYM, Side::Sell).is_empty());
+    finish(&h);
+}
+
+#[test]
+fn level_capacity_counts_the_level_an_amend_leaves() {
+    let mut h = two_level_book();
+    // The only order at 100 moves to 101: 100 is freed, 101 takes its slot.
+    let events = h.ok(1, amend(1, 101, 1));
+    assert_eq!(
+        events[1..],
+        [
+            Event::OrderAmended {
+                order: 1,
+                price: 101,
+                qty: 1,
+                reserved: 101 + 2,
+                priority_kept: false
+            },
+            rested(1),
+        ]
+    );
+    // Same price, more lots: leaves its level and comes back to it.
+    h.ok(1, amend(1, 101, 2));
+    assert_eq!(h.state.depth(SYM, Side::Buy), vec![(101, 2, 1)]);
+    // With a second order on 101, moving one of them frees nothing.
+    h.place(3, buy(101, 1)); // 3
+    h.reject(1, amend(1, 102, 2), LEVEL_CAPACITY);
+    finish(&h);
+}
+
+/// `level_capacity` is the last check of place and amend: it is decided
+/// after the walk, so every other reason wins over it.
+#[test]
+fn level_capacity_comes_after_every_other_check() {
+    let mut h = two_level_book();
+    h.open(4);
+    h.deposit(4, USD, 10);
+    h.reject(
+        4,
+        place(buy(150, 1)),
+        RejectReason::InsufficientFunds {
+            asset: USD,
+            needed: 153,
+            available: 10,
+        },
+    );
+    let post_only = |p: PlaceOrder| PlaceOrder {
+        post_only: true,
+        ..p
+    };
+    h.reject(
+        1,
+        place(post_only(buy(200, 1))),
+        RejectReason::PostOnlyWouldCross,
+    );
+    h.reject(1, place(post_only(buy(150, 1))), LEVEL_CAPACITY);
+    h.reject(1, place(buy(0, 1)), RejectReason::ZeroValue);
+    h.reject(1, amend(1, 150, 0), RejectReason::ZeroValue);
+    finish(&h);
+}
+
+// ---------------------------------------------------------------- request ids (issues 11, 17)
+
+#[test]
+fn open_account_repeat_is_a_duplicate_before_account_exists() {
+    let mut h = setup();
+    let last = h.last_req(1);
+    // A retried open (same or older request id) is answered as a retry.
+    h.reject_req(
+        1,
+        last,
+        CommandKind::OpenAccount,
+        RejectReason::Duplicate {
+            last_request_id: last,
+        },
+    );
+    // A fresh request id for an open account: it exists.
+    h.reject(
+        1,
+        CommandKind::OpenAccount,
+        RejectReason::AccountExists { account: 1 },
+    );
+    // Request id 0 for a new account is a duplicate of "nothing yet".
+    h.reject_req(
+        9,
+        0,
+        CommandKind::OpenAccount,
+        RejectReason::Duplicate { last_request_id: 0 },
+    );
+    finish(&h);
+}
+
+#[test]
+fn request_id_above_two_to_the_53_is_rejected_first() {
+    let mut h = setup();
+    let max = keel_core::model::MAX_REQUEST_ID;
+    assert_eq!(max, 9_007_199_254_740_991);
+    for (account, kind) in [
+        (1, CommandKind::Deposit { asset: USD, amount: 1 }),
+        (9, CommandKind::OpenAccount),
+        (1234, CommandKind::Deposit { asset: USD, amount: 1 }),
+    ] {
+        for request_id in [max + 1, u64::MAX] {
+            h.reject_req(
+                account,
+                request_id,
+                kind.clone(),
+                RejectReason::RequestIdOutOfRange { request_id },
+            );
+        }
+    }
+    // The maximum itself is accepted, and then the account is done.
+    h.run_req(1, max, CommandKind::Deposit { asset: USD, amount: 1 });
+    assert_eq!(h.last_req(1), max);
+    finish(&h);
+}

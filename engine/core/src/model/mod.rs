@@ -17,4 +17,4 @@ pub use decimal::Fixed;
 pub use event::{CancelReason, Event, Trade};
 pub use ids::{AccountId, AssetId, Name, OrderId, SymbolId, OPERATOR};
 pub use money::Scales;
-pub use reject::RejectReason;
+pub use reject::{RejectReason, MAX_REQUEST_ID};

@@ -131,7 +131,17 @@ pub enum RejectReason {
         /// The limit ([`Limits::max_levels`](crate::state::Limits::max_levels)).
         max_levels: u32,
     },
+    /// The request id is above [`MAX_REQUEST_ID`]: an account that used it
+    /// could never act again (ids must increase), so it is refused.
+    RequestIdOutOfRange {
+        /// The id sent.
+        request_id: u64,
+    },
 }
+
+/// The largest request id the engine accepts: 2^53 − 1, the largest integer
+/// that clients in every language (JavaScript included) represent exactly.
+pub const MAX_REQUEST_ID: u64 = (1 << 53) - 1;
 
 impl RejectReason {
     /// A stable, short name for telemetry counters and dumps.
@@ -164,11 +174,12 @@ impl RejectReason {
             RejectReason::SymbolAlreadyHalted { .. } => "symbol_already_halted",
             RejectReason::SymbolNotHalted { .. } => "symbol_not_halted",
             RejectReason::LevelCapacity { .. } => "level_capacity",
+            RejectReason::RequestIdOutOfRange { .. } => "request_id_out_of_range",
         }
     }
 
     /// All codes, in a fixed order (for telemetry tables).
-    pub const CODES: [&'static str; 27] = [
+    pub const CODES: [&'static str; 28] = [
         "duplicate",
         "unknown_account",
         "account_exists",
@@ -196,6 +207,7 @@ impl RejectReason {
         "symbol_already_halted",
         "symbol_not_halted",
         "level_capacity",
+        "request_id_out_of_range",
     ];
 
     /// Index of this reason's code in [`RejectReason::CODES`].
@@ -255,6 +267,10 @@ impl std::fmt::Display for RejectReason {
             RejectReason::LevelCapacity { max_levels } => {
                 write!(f, "engine price-level capacity {max_levels} reached: the order would open a new level")
             }
+            RejectReason::RequestIdOutOfRange { request_id } => write!(
+                f,
+                "request id {request_id} is above the maximum {MAX_REQUEST_ID} (2^53 - 1): use a smaller, increasing request id"
+            ),
         }
     }
 }

@@ -317,7 +317,19 @@ impl Reference {
             account,
             request_id: cmd.request_id,
         };
+        if cmd.request_id > keel_core::model::MAX_REQUEST_ID {
+            return Err(RejectReason::RequestIdOutOfRange {
+                request_id: cmd.request_id,
+            });
+        }
         if let CommandKind::OpenAccount = cmd.kind {
+            // A repeat of a request the account accepted is a duplicate,
+            // checked before anything else (the general rule).
+            if let Some(&last_request_id) = self.accounts.get(&account) {
+                if cmd.request_id <= last_request_id {
+                    return Err(RejectReason::Duplicate { last_request_id });
+                }
+            }
             if account >= self.limits.max_accounts {
                 return Err(RejectReason::AccountLimit {
                     account,
@@ -597,11 +609,16 @@ impl Reference {
         self.release(&o);
     }
 
-    fn rest(&mut self, mut o: RefOrder, out: &mut Vec<Event>) {
+    /// Rests `o`, unless it needs a new price level and every level is in
+    /// use in the state it leaves (its own walk done, an amended order
+    /// already off its old level).
+    fn rest(&mut self, mut o: RefOrder, out: &mut Vec<Event>) -> R<()> {
+        self.check_level_capacity(o.symbol, o.side, o.price)?;
         o.arrival = self.next_arrival;
         self.next_arrival += 1;
         out.push(Event::OrderRested { order: o.id });
         self.orders.push(o);
+        Ok(())
     }
 
     fn place(
@@ -679,9 +696,6 @@ impl Reference {
                 max_open_orders: self.limits.max_open_orders_per_account,
             });
         }
-        if rests {
-            self.check_level_capacity(p.symbol, p.side, price)?;
-        }
         let hold = match budget {
             Some(b) => b,
             None => sym.hold(p.side, price, p.qty)?,
@@ -729,7 +743,7 @@ impl Reference {
             self.cancel_limited(o, out);
         } else if let WalkEnd::Open(o) = end {
             if rests {
-                self.rest(o, out);
+                self.rest(o, out)?;
             } else {
                 out.push(Event::OrderCancelled {
                     order: o.id,
@@ -778,9 +792,6 @@ impl Reference {
             return Err(RejectReason::AmendNoChange);
         }
         let priority_kept = price == o.price && qty < o.remaining;
-        if !priority_kept {
-            self.check_level_capacity(o.symbol, o.side, price)?;
-        }
         let reserved = sym.hold(o.side, price, qty)?;
         let asset = sym.hold_asset(o.side);
         if reserved > o.reserved {
@@ -816,7 +827,7 @@ impl Reference {
         taker.remaining = qty;
         taker.reserved = reserved;
         match self.walk(taker, Some(price), None, out)? {
-            WalkEnd::Open(t) => self.rest(t, out),
+            WalkEnd::Open(t) => self.rest(t, out)?,
             WalkEnd::Limited(t) => self.cancel_limited(t, out),
             WalkEnd::Filled | WalkEnd::Cancelled => {}
         }
@@ -974,7 +985,6 @@ impl Reference {
             self.credit(OPERATOR, sym.spec.quote, maker_fee + taker_fee);
             m.remaining -= qty;
             taker.remaining -= qty;
-            let maker_left = m.remaining;
             if m.remaining == 0 {
                 self.release(&m);
             } else {
@@ -984,11 +994,9 @@ impl Reference {
                 self.release(&taker);
                 return Ok(WalkEnd::Filled);
             }
-            if maker_left > 0 {
-                // Only a budget leaves both with lots: the taker never skips
-                // an older maker it could not fill completely.
-                return Ok(WalkEnd::Open(taker));
-            }
+            // Only a budget leaves both with lots: the maker kept its place,
+            // so the next pass takes it again for what the rest of the budget
+            // affords (or stops there), never a younger maker first.
         }
     }
 }

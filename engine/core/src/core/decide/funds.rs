@@ -3,11 +3,23 @@
 use crate::model::{AccountId, AssetId, Command, Event, RejectReason};
 use crate::state::State;
 
+/// Opens `cmd.account`. Checks, in order: a repeat of a request the
+/// account already accepted is `duplicate` (the general rule, so a retried
+/// open is answered like any retry), then `account_limit`,
+/// `account_exists`, and a request id of 0 (never above the last accepted,
+/// which starts at 0) is `duplicate`.
 pub fn open_account(
     state: &State,
     cmd: &Command,
     out: &mut Vec<Event>,
 ) -> Result<(), RejectReason> {
+    if let Some(existing) = state.account(cmd.account) {
+        if cmd.request_id <= existing.last_request_id {
+            return Err(RejectReason::Duplicate {
+                last_request_id: existing.last_request_id,
+            });
+        }
+    }
     let max_accounts = state.limits.max_accounts;
     if cmd.account >= max_accounts {
         return Err(RejectReason::AccountLimit {

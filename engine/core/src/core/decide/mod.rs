@@ -6,7 +6,7 @@ mod admin;
 mod funds;
 mod orders;
 
-use crate::model::{Command, CommandKind, Event, RejectReason, OPERATOR};
+use crate::model::{Command, CommandKind, Event, RejectReason, MAX_REQUEST_ID, OPERATOR};
 use crate::state::State;
 
 /// Pushes the events of `cmd` decided at `now_ns` onto `out`: either
@@ -67,6 +67,11 @@ fn decide_inner(
 ) -> Result<Option<Command>, RejectReason> {
     if cmd.kind.is_continuation() {
         return decide_continuation(state, cmd, out);
+    }
+    if cmd.request_id > MAX_REQUEST_ID {
+        return Err(RejectReason::RequestIdOutOfRange {
+            request_id: cmd.request_id,
+        });
     }
     let accepted = Event::Accepted {
         account: cmd.account,

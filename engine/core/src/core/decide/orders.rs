@@ -19,27 +19,44 @@ fn hold_for(symbol: &Symbol, side: Side, price: u64, qty: u64) -> Result<u64, Re
     .ok_or(RejectReason::Overflow)
 }
 
-/// Rejects an order that would open a new price level when every level is
-/// in use. Checked before matching, so it is conservative: levels the walk
-/// would empty do not count as free.
+/// Rejects a remainder that would rest on a new price level when every
+/// level slot is in use **in the state the order leaves**: the levels its
+/// own walk empties (`emptied`) and the level an amend moves it off
+/// (`freed_own`) count as free. Decided after matching, so an order that
+/// fills completely, or does not rest, is never rejected for capacity.
 fn check_level_capacity(
     state: &State,
     symbol: SymbolId,
     side: Side,
     price: u64,
+    emptied: u32,
+    freed_own: Option<u64>,
 ) -> Result<(), RejectReason> {
+    let used = state.levels.len() as u64 - emptied as u64 - freed_own.is_some() as u64;
     // Cheap test first: levels are almost never all in use.
-    if state.levels.is_full()
-        && state.books[symbol as usize]
-            .side(side)
-            .find(&state.levels, price)
-            .is_none()
-    {
-        return Err(RejectReason::LevelCapacity {
-            max_levels: state.limits.max_levels,
-        });
+    if used < state.levels.capacity() as u64 {
+        return Ok(());
     }
-    Ok(())
+    // The walk only touches the other side, so the level exists afterwards
+    // unless it is the one the amended order leaves empty.
+    let exists = state.books[symbol as usize]
+        .side(side)
+        .find(&state.levels, price)
+        .is_some()
+        && freed_own != Some(price);
+    if exists {
+        return Ok(());
+    }
+    Err(RejectReason::LevelCapacity {
+        max_levels: state.limits.max_levels,
+    })
+}
+
+/// The price of the level `o` leaves empty when it moves off it, if it is
+/// the only order there.
+fn level_freed_by_move(state: &State, o: &Order) -> Option<u64> {
+    let level = state.levels.get(o.level)?;
+    (level.order_count == 1).then_some(level.price)
 }
 
 fn tradable_symbol(state: &State, symbol: SymbolId) -> Result<&Symbol, RejectReason> {
@@ -137,9 +154,6 @@ pub fn place(
     if open >= max_open_orders {
         return Err(RejectReason::AccountOrderLimit { max_open_orders });
     }
-    if rests {
-        check_level_capacity(state, p.symbol, p.side, price)?;
-    }
     let hold = match budget {
         Some(amount) => amount,
         None => hold_for(symbol, p.side, price, p.qty)?,
@@ -178,6 +192,17 @@ pub fn place(
     let outcome = walk(state, symbol, &taker, out)?;
     if p.tif == TimeInForce::Fok && outcome.remaining > 0 {
         return Err(RejectReason::FokNotFillable);
+    }
+    let rests_now = rests && outcome.remaining > 0 && !outcome.taker_cancelled;
+    if rests_now && !outcome.fill_limited {
+        check_level_capacity(
+            state,
+            p.symbol,
+            p.side,
+            price,
+            outcome.levels_emptied,
+            None,
+        )?;
     }
     if outcome.remaining > 0 && !outcome.taker_cancelled {
         out.push(if outcome.fill_limited {
@@ -234,9 +259,6 @@ pub fn amend(
         return Err(RejectReason::AmendNoChange);
     }
     let priority_kept = price == o.price && qty < o.remaining;
-    if !priority_kept {
-        check_level_capacity(state, o.symbol, o.side, price)?;
-    }
     let reserved = hold_for(symbol, o.side, price, qty)?;
     if reserved > o.reserved {
         let asset = state.hold_asset(symbol, o.side);
@@ -268,6 +290,16 @@ pub fn amend(
         max_touches: state.limits.max_fills_per_command,
     };
     let outcome = walk(state, symbol, &taker, out)?;
+    if outcome.remaining > 0 && !outcome.taker_cancelled && !outcome.fill_limited {
+        check_level_capacity(
+            state,
+            o.symbol,
+            o.side,
+            price,
+            outcome.levels_emptied,
+            level_freed_by_move(state, o),
+        )?;
+    }
     if outcome.remaining > 0 && !outcome.taker_cancelled {
         out.push(if outcome.fill_limited {
             Event::OrderCancelled {
