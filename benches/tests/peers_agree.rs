@@ -23,7 +23,7 @@ fn peers_produce_keels_fills() {
     );
 
     let mut lob = LobsterPeer::new();
-    let mut mc = MatchcorePeer::new();
+    let mut mc = MatchcorePeer::new(w.id_bound());
     let mut obr = OrderbookRsPeer::new(true);
     let (mut lob_fills, mut mc_fills) = (Vec::new(), Vec::new());
     for op in &w.setup_ops {

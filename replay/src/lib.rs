@@ -22,6 +22,7 @@ pub mod export;
 pub mod progress;
 pub mod render;
 pub mod repair;
+pub mod rules;
 pub mod snapshot;
 pub mod source;
 pub mod state;

@@ -478,9 +478,16 @@ fn run_keel(
                     (n > 0).then(|| format!("{code}={n}"))
                 })
                 .collect();
-            if !rejections.is_empty() {
-                notes.push(format!("rejections: {}", rejections.join(", ")));
-            }
+            // Always reported, zero included: counted by the engine during
+            // the run, not inferred from the converter.
+            notes.push(if rejections.is_empty() {
+                "engine rejections during the run: 0".to_string()
+            } else {
+                format!(
+                    "engine rejections during the run: {}",
+                    rejections.join(", ")
+                )
+            });
         }
         Err(e) => {
             notes.push(format!("ERROR: engine: {e}"));

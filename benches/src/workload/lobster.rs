@@ -103,13 +103,21 @@ impl LobsterStats {
         self.rejections.values().sum()
     }
 
+    /// Rows the converter did not turn into a command (by type, unknown
+    /// id, or gone): the stream a run replays leaves them out.
+    pub fn dropped(&self) -> usize {
+        let sum = |m: &BTreeMap<i64, usize>| m.values().sum::<usize>();
+        sum(&self.skipped_by_type) + sum(&self.unknown_id) + sum(&self.gone)
+    }
+
     /// A one-paragraph summary for reports.
     pub fn summary(&self) -> String {
         format!(
-            "rows {}, used {}, skipped by type {:?}, unknown id by type {:?}, gone by type {:?}, \
-             partial cancels sent as cancel {}, trades {}, STP cancels {}, rejections {:?}",
+            "rows {}, used {}, dropped {} (skipped by type {:?}, unknown id by type {:?}, gone by type {:?}), \
+             partial cancels sent as cancel {}, trades {}, STP cancels {}, rejections while converting {:?}",
             self.rows,
             self.used,
+            self.dropped(),
             self.skipped_by_type,
             self.unknown_id,
             self.gone,

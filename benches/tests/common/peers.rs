@@ -88,6 +88,27 @@ pub struct PeerWorkload {
     pub price_cap: u64,
 }
 
+impl PeerWorkload {
+    /// One more than the largest neutral id or operation count: the size of
+    /// a dense id → value array.
+    pub fn id_bound(&self) -> usize {
+        let id = |op: &Op| match *op {
+            Op::Limit { id, .. }
+            | Op::Ioc { id, .. }
+            | Op::Market { id, .. }
+            | Op::Cancel { id } => id,
+        };
+        let max_id = self
+            .setup_ops
+            .iter()
+            .chain(&self.ops)
+            .map(id)
+            .max()
+            .unwrap_or(0);
+        (max_id as usize).max(self.setup_ops.len() + self.ops.len()) + 1
+    }
+}
+
 pub const MID: u64 = 100_000;
 const MAKERS: u32 = 64;
 const TAKER: u32 = MAKERS + 1;
@@ -513,18 +534,22 @@ impl LobsterPeer {
 pub struct MatchcorePeer {
     pub book: matchcore::OrderBook,
     seq: u64,
-    /// Neutral id → matchcore id, and back.
-    to_mc: HashMap<u64, u64>,
-    from_mc: HashMap<u64, u64>,
+    /// Neutral id → matchcore id, and back: plain arrays, since both kinds
+    /// of id are dense (a hash map here would charge matchcore for the
+    /// harness's own bookkeeping).
+    to_mc: Vec<u64>,
+    from_mc: Vec<u64>,
 }
 
 impl MatchcorePeer {
-    pub fn new() -> MatchcorePeer {
+    /// `ids`: one more than the largest neutral id and the number of
+    /// operations (the mappings are allocated and zeroed, so touched, here).
+    pub fn new(ids: usize) -> MatchcorePeer {
         MatchcorePeer {
             book: matchcore::OrderBook::new("XYZ-USD"),
             seq: 0,
-            to_mc: HashMap::with_capacity(1 << 20),
-            from_mc: HashMap::with_capacity(1 << 20),
+            to_mc: vec![0; ids],
+            from_mc: vec![0; ids],
         }
     }
 
@@ -577,7 +602,7 @@ impl MatchcorePeer {
                 }),
             ),
             Op::Cancel { id } => {
-                let order_id = OrderId(*self.to_mc.get(&id).expect("cancel of a known order"));
+                let order_id = OrderId(self.to_mc[id as usize]);
                 (
                     0,
                     CommandKind::Cancel(CancelCmd {
@@ -588,14 +613,14 @@ impl MatchcorePeer {
             }
         };
         if !matches!(op, Op::Cancel { .. }) {
-            self.to_mc.insert(taker, seq);
-            self.from_mc.insert(seq, taker);
+            self.to_mc[taker as usize] = seq;
+            self.from_mc[seq as usize] = taker;
         }
         match self.book.execute(&Command { meta, kind }) {
             CommandOutcome::Applied(CommandReport::Submit(effects)) => {
                 if let Some(m) = effects.target_order().match_result() {
                     for t in m.trades() {
-                        let maker = self.from_mc[&t.maker_order_id().0];
+                        let maker = self.from_mc[t.maker_order_id().0 as usize];
                         fills.push((maker, taker, t.price().0, t.quantity().0));
                     }
                 }

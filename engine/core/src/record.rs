@@ -523,7 +523,9 @@ mod tests {
             },
             RejectReason::FokNotFillable,
             RejectReason::LevelCapacity { max_levels: 1 },
-            RejectReason::RequestIdOutOfRange { request_id: 1 << 53 },
+            RejectReason::RequestIdOutOfRange {
+                request_id: 1 << 53,
+            },
         ];
         for r in reasons {
             assert_eq!(index(&r), r.code_index() as u32, "{r:?}");

@@ -1792,7 +1792,7 @@ fn budget_one_minor_unit_short_stops_at_the_oldest_maker() {
     let mut h = setup();
     h.place(2, sell(30, 5)); // 1
     h.place(3, sell(30, 5)); // 2
-    // 120: three lots cost 91, four 122 > 120; 29 left < 30 for one more lot.
+                             // 120: three lots cost 91, four 122 > 120; 29 left < 30 for one more lot.
     let p = market(SYM, Side::Buy, MarketBound::QuoteBudget { amount: 120 }, 10);
     let (o, events) = h.place(1, p);
     assert_eq!(
@@ -1859,9 +1859,7 @@ fn budget_buy_issue_17_case_fills_14_lots_from_the_oldest_maker() {
     let p = market(
         sym,
         Side::Buy,
-        MarketBound::QuoteBudget {
-            amount: 27_993_694,
-        },
+        MarketBound::QuoteBudget { amount: 27_993_694 },
         14,
     );
     let (t, events) = h.place(3, p);
@@ -1950,7 +1948,10 @@ fn level_capacity_counts_levels_the_order_itself_empties() {
         events[2..],
         [trade(2, o, 2, 3, Side::Buy, 200, 1, 2, 4), rested(o)]
     );
-    assert_eq!(h.state.depth(SYM, Side::Buy), vec![(200, 2, 1), (100, 1, 1)]);
+    assert_eq!(
+        h.state.depth(SYM, Side::Buy),
+        vec![(200, 2, 1), (100, 1, 1)]
+    );
     assert!(h.state.depth(SYM, Side::Sell).is_empty());
     finish(&h);
 }
@@ -2050,9 +2051,21 @@ fn request_id_above_two_to_the_53_is_rejected_first() {
     let max = keel_core::model::MAX_REQUEST_ID;
     assert_eq!(max, 9_007_199_254_740_991);
     for (account, kind) in [
-        (1, CommandKind::Deposit { asset: USD, amount: 1 }),
+        (
+            1,
+            CommandKind::Deposit {
+                asset: USD,
+                amount: 1,
+            },
+        ),
         (9, CommandKind::OpenAccount),
-        (1234, CommandKind::Deposit { asset: USD, amount: 1 }),
+        (
+            1234,
+            CommandKind::Deposit {
+                asset: USD,
+                amount: 1,
+            },
+        ),
     ] {
         for request_id in [max + 1, u64::MAX] {
             h.reject_req(
@@ -2064,7 +2077,14 @@ fn request_id_above_two_to_the_53_is_rejected_first() {
         }
     }
     // The maximum itself is accepted, and then the account is done.
-    h.run_req(1, max, CommandKind::Deposit { asset: USD, amount: 1 });
+    h.run_req(
+        1,
+        max,
+        CommandKind::Deposit {
+            asset: USD,
+            amount: 1,
+        },
+    );
     assert_eq!(h.last_req(1), max);
     finish(&h);
 }

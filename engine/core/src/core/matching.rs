@@ -77,6 +77,13 @@ pub fn walk(
 ) -> Result<MatchOutcome, RejectReason> {
     let book = &state.books[taker.symbol as usize];
     let makers = book.side(taker.side.opposite());
+    // Most price-changing amends and many limit orders do not cross: skip
+    // the walk's set-up for them.
+    if let Some(limit) = taker.limit {
+        if !makers.crosses(limit) {
+            return Ok(MatchOutcome::ended(taker.qty, false, 0));
+        }
+    }
     let scales = symbol.scales;
     let (maker_bps, taker_bps) = (symbol.spec.maker_fee_bps, symbol.spec.taker_fee_bps);
     let mut remaining = taker.qty;

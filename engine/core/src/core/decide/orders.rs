@@ -195,14 +195,7 @@ pub fn place(
     }
     let rests_now = rests && outcome.remaining > 0 && !outcome.taker_cancelled;
     if rests_now && !outcome.fill_limited {
-        check_level_capacity(
-            state,
-            p.symbol,
-            p.side,
-            price,
-            outcome.levels_emptied,
-            None,
-        )?;
+        check_level_capacity(state, p.symbol, p.side, price, outcome.levels_emptied, None)?;
     }
     if outcome.remaining > 0 && !outcome.taker_cancelled {
         out.push(if outcome.fill_limited {
