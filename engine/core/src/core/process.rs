@@ -40,22 +40,53 @@ pub fn process_step(
     now_ns: u64,
     out: &mut Vec<Event>,
 ) -> Result<Step, ApplyError> {
-    let chunk = state.limits.max_cancels_per_record;
-    let more_due = expire(state, now_ns, out, chunk)?;
-    if more_due && cmd.kind != CommandKind::ExpireDue {
-        return Ok(Step {
+    Ok(match step(state, cmd, now_ns, out)? {
+        Next::Done => Step {
+            command: *cmd,
+            next: None,
+        },
+        Next::Deferred => Step {
             command: Command::expire_due(),
             next: Some(*cmd),
-        });
+        },
+        Next::Continue(next) => Step {
+            command: *cmd,
+            next: Some(next),
+        },
+    })
+}
+
+/// What follows one step (see [`process_step`]); kept small so the common
+/// case, [`Next::Done`], copies no command.
+enum Next {
+    /// The command is done.
+    Done,
+    /// Only expiries ran; the command itself comes next.
+    Deferred,
+    /// The command ran; its continuation comes next.
+    Continue(Command),
+}
+
+#[inline(always)]
+fn step(
+    state: &mut State,
+    cmd: &Command,
+    now_ns: u64,
+    out: &mut Vec<Event>,
+) -> Result<Next, ApplyError> {
+    let chunk = state.limits.max_cancels_per_record;
+    let more_due = expire(state, now_ns, out, chunk)?;
+    if more_due && !matches!(cmd.kind, CommandKind::ExpireDue) {
+        return Ok(Next::Deferred);
     }
     let start = out.len();
     let next = decide(state, cmd, now_ns, out);
     for event in &out[start..] {
         apply(state, event)?;
     }
-    Ok(Step {
-        command: *cmd,
-        next,
+    Ok(match next {
+        None => Next::Done,
+        Some(next) => Next::Continue(next),
     })
 }
 
@@ -69,12 +100,17 @@ pub fn process(
     out: &mut Vec<Event>,
 ) -> Result<(), ApplyError> {
     out.clear();
-    let mut cmd = *cmd;
+    let mut next = match step(state, cmd, now_ns, out)? {
+        Next::Done => return Ok(()),
+        Next::Deferred => *cmd,
+        Next::Continue(next) => next,
+    };
     loop {
-        match process_step(state, &cmd, now_ns, out)?.next {
-            Some(next) => cmd = next,
-            None => return Ok(()),
-        }
+        next = match step(state, &next, now_ns, out)? {
+            Next::Done => return Ok(()),
+            Next::Deferred => next,
+            Next::Continue(more) => more,
+        };
     }
 }
 
