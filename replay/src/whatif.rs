@@ -237,9 +237,7 @@ pub struct Corrections {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CorrectionError {
     /// The engine rejects a correction.
-    #[error(
-        "correction {line} of {total} ({command}) cannot apply: rejected {code}: {message}{hint}"
-    )]
+    #[error("correction {line} of {total} ({command}) cannot apply: rejected {code}: {why}")]
     Rejected {
         /// 1-based line in the corrections file.
         line: usize,
@@ -248,9 +246,8 @@ pub enum CorrectionError {
         command: String,
         /// The reject reason's code (`overflow`, `request_id_out_of_range`, ...).
         code: &'static str,
-        message: String,
-        /// What it means for the corrections (may be empty).
-        hint: String,
+        /// What the rejection means for the corrections.
+        why: String,
     },
     /// Processing a correction broke an internal invariant.
     #[error("correction {line} of {total} ({command}) breaks an internal invariant: {message}")]
@@ -365,17 +362,18 @@ pub fn corrections(o: &Outcome) -> Corrections {
     Corrections { commands, notes }
 }
 
-/// What a rejection of a correction means, for the message.
-fn rejection_hint(reason: &RejectReason, account: AccountId, asset: &str) -> String {
+/// What a rejection of a correction means for the corrections (the
+/// engine's own message where there is nothing more to say).
+fn rejection_why(reason: &RejectReason, account: AccountId, asset: &str) -> String {
     match reason {
         RejectReason::Overflow => format!(
-            " (the {asset} supply would exceed {} minor units: the alternative's available balances plus the real history's held balances do not fit; cancel open orders in the real history to release held funds, then run what-if again)",
+            "the {asset} supply would exceed {} minor units: the alternative's available balances plus the real history's held balances (which are not reconciled) do not fit; cancel open orders in the real history to release held funds, then run what-if again",
             u64::MAX
         ),
         RejectReason::RequestIdOutOfRange { .. } => format!(
-            " (account {account} has used request ids up to the maximum {MAX_REQUEST_ID}: the engine accepts no further command from it, so its balances cannot be corrected)"
+            "account {account} has used request ids up to the maximum {MAX_REQUEST_ID} (2^53 - 1): the engine accepts no further command from it, so its balances cannot be corrected"
         ),
-        _ => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -413,8 +411,7 @@ pub fn check_corrections(o: &Outcome, cmds: &[(Command, u64)]) -> Result<(), Vec
                 total,
                 command: command(),
                 code: reason.code(),
-                message: reason.to_string(),
-                hint: rejection_hint(reason, c.account, &asset),
+                why: rejection_why(reason, c.account, &asset),
             });
         }
     }

@@ -204,7 +204,7 @@ fn corrections_that_cannot_apply_are_reported_with_exit_status_3() {
     );
     assert!(section.contains(r#"correction 1 of 1 ({"type":"withdraw","asset":"USD","amount":"10.000000","account":1,"request_id":9007199254740992}) cannot apply: rejected request_id_out_of_range"#), "{section}");
     assert!(
-        section.contains("account 1 has used request ids up to the maximum 9007199254740991"),
+        section.contains("cannot apply: rejected request_id_out_of_range: account 1 has used request ids up to the maximum 9007199254740991 (2^53 - 1): the engine accepts no further command from it"),
         "{section}"
     );
     assert!(
@@ -248,7 +248,7 @@ fn corrections_past_the_supply_limit_name_the_overflowing_deposit() {
     assert!(r.stdout.contains(r#"correction 1 of 1 ({"type":"deposit","asset":"BTC","amount":"100000000000.00000000","account":1,"request_id":4}) cannot apply: rejected overflow"#), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains("the BTC supply would exceed 18446744073709551615 minor units"),
+            .contains("cannot apply: rejected overflow: the BTC supply would exceed 18446744073709551615 minor units: the alternative's available balances plus the real history's held balances (which are not reconciled) do not fit"),
         "{}",
         r.stdout
     );
@@ -557,4 +557,51 @@ fn the_property_check_on_the_issue_case() {
     let lines = lines_of(&ops);
     assert!(lines[5].contains(r#""type":"transfer""#), "{}", lines[5]);
     check_drop(&ops, 5).unwrap();
+}
+
+/// An account only the alternative has is opened first (request id 1), and
+/// its deposit follows with the next request id.
+#[test]
+fn corrections_open_the_accounts_only_the_alternative_has() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("journal");
+    let lines: Vec<String> = [
+        r#"{"type":"open_account","account":1,"request_id":1,"ts":1}"#,
+        r#"{"type":"deposit","account":1,"request_id":2,"asset":"USD","amount":"100","ts":2}"#,
+        // Rejected in the real history: account 7 does not exist.
+        r#"{"type":"transfer","account":1,"request_id":3,"to":7,"asset":"USD","amount":"40","ts":3}"#,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    write_journal(&dir, &lines, 1);
+    let fix = t.path().join("fix.jsonl");
+    let out = ok(&[
+        "what-if",
+        p(&dir),
+        "--insert-before",
+        "6",
+        "--command",
+        r#"{"type":"open_account","account":7,"request_id":1}"#,
+        "--corrections",
+        p(&fix),
+    ]);
+    assert!(out.contains("first divergence at sequence 6"), "{out}");
+    let text = std::fs::read_to_string(&fix).unwrap();
+    assert_eq!(
+        text,
+        r#"{"type":"open_account","account":7,"request_id":1,"ts":3}
+{"type":"withdraw","asset":"USD","amount":"40.000000","account":1,"request_id":3,"ts":3}
+{"type":"deposit","asset":"USD","amount":"40.000000","account":7,"request_id":2,"ts":3}
+"#
+    );
+    let fixed = t.path().join("fixed");
+    copy_dir(&dir, &fixed);
+    assert_eq!(apply_lines(&fixed, &text), Vec::<String>::new());
+    let want: BTreeMap<(u64, String), u128> = [
+        ((1, "USD".to_string()), 60_000_000),
+        ((7, "USD".to_string()), 40_000_000),
+    ]
+    .into();
+    assert_eq!(available(&fixed), want);
 }
