@@ -605,3 +605,32 @@ fn corrections_open_the_accounts_only_the_alternative_has() {
     .into();
     assert_eq!(available(&fixed), want);
 }
+
+/// An asset that only the real history has is not reconciled (as the README
+/// says): a note names it, and no correction touches it.
+#[test]
+fn corrections_leave_assets_of_one_history_alone_with_a_note() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("journal");
+    let l: Vec<String> = [
+        r#"{"type":"open_account","account":1,"request_id":1,"ts":1}"#,
+        r#"{"type":"add_asset","account":0,"request_id":1000,"name":"SOL","scale":9,"ts":2}"#,
+        r#"{"type":"deposit","account":1,"request_id":2,"asset":"SOL","amount":"5","ts":3}"#,
+        r#"{"type":"deposit","account":1,"request_id":3,"asset":"USD","amount":"7","ts":4}"#,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // A run names the assets it started with: SOL is usable in the next run.
+    write_journal(&dir, &l[..2], 1);
+    write_journal(&dir, &l[2..], 1);
+    let fix = t.path().join("fix.jsonl");
+    // Without SOL the SOL deposit is rejected, and USD is unchanged.
+    let out = ok(&["what-if", p(&dir), "--drop", "5", "--corrections", p(&fix)]);
+    assert!(out.contains("corrections: wrote 0 commands"), "{out}");
+    assert!(
+        out.contains("  note: account 1 SOL: the asset exists only in the real history; available 5000000000 (real), 0 (alternative) minor units not reconciled"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&fix).unwrap(), "");
+}
