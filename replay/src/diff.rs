@@ -9,7 +9,7 @@ use std::io::Write;
 use keel_engine::model::{AccountId, AssetId, CancelReason, Event, OrderId, Side, SymbolId};
 use keel_engine::Registry;
 use keel_engine::{Limits, State};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::cli::{DiffArgs, Format};
 use crate::progress::Progress;
@@ -37,6 +37,16 @@ struct OrderInfo {
     side: Side,
     price: u64,
     qty: u64,
+}
+
+/// An order as the diff shows it.
+struct OrderDesc {
+    account: AccountId,
+    symbol: String,
+    side: &'static str,
+    /// None: a market order without a protection price.
+    price: Option<String>,
+    qty: String,
 }
 
 pub fn run(a: &DiffArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
@@ -143,17 +153,49 @@ pub fn run(a: &DiffArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fail
         .filter(|(o, _)| state.order(**o).is_some() || cancelled_set.contains(o))
         .map(|(o, q)| (*o, *q))
         .collect();
+    // What is known of an order: its account, symbol, side, price (None:
+    // a market order without a protection price, whose `order_accepted`
+    // says `"price":null`) and quantity.
+    let describe = |o: OrderId| -> Option<OrderDesc> {
+        known.get(&o).map(|i| OrderDesc {
+            account: i.account,
+            symbol: r.symbol_name(i.symbol),
+            side: side_name(i.side),
+            price: (i.price != 0).then(|| r.format_price(i.symbol, i.price)),
+            qty: r.format_qty(i.symbol, i.qty),
+        })
+    };
+    // Text cells: `-` for what is unknown or absent.
     let order_desc = |o: OrderId| -> (String, String, String, String, String) {
-        match known.get(&o) {
-            Some(i) => (
-                i.account.to_string(),
-                r.symbol_name(i.symbol),
-                side_name(i.side).to_string(),
-                r.format_price(i.symbol, i.price),
-                r.format_qty(i.symbol, i.qty),
+        match describe(o) {
+            Some(d) => (
+                d.account.to_string(),
+                d.symbol,
+                d.side.to_string(),
+                d.price.unwrap_or_else(|| "-".to_string()),
+                d.qty,
             ),
-            None => Default::default(),
+            None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
         }
+    };
+    // JSON fields: numbers as numbers, `null` for what is unknown or absent.
+    let order_json = |o: OrderId| -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("order".into(), o.into());
+        let d = describe(o);
+        m.insert(
+            "account".into(),
+            d.as_ref().map_or(Value::Null, |d| d.account.into()),
+        );
+        m.insert(
+            "symbol".into(),
+            d.as_ref().map_or(Value::Null, |d| d.symbol.clone().into()),
+        );
+        m.insert(
+            "side".into(),
+            d.as_ref().map_or(Value::Null, |d| d.side.into()),
+        );
+        m
     };
     let qty_of = |o: OrderId, lots: u64| match known.get(&o) {
         Some(i) => r.format_qty(i.symbol, lots),
@@ -170,12 +212,29 @@ pub fn run(a: &DiffArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fail
                     "held_change": signed_amount(&r, *asset, *dh),
                     "available": r.format_amount(*asset, *a1), "held": r.format_amount(*asset, *h1),
                 })).collect::<Vec<_>>(),
-                "opened": opened.iter().map(|&o| { let d = order_desc(o); json!({
-                    "order": o, "account": d.0, "symbol": d.1, "side": d.2, "price": d.3, "qty": d.4 }) }).collect::<Vec<_>>(),
-                "filled": filled.iter().map(|&(o, q)| json!({"order": o, "filled": qty_of(o, q)})).collect::<Vec<_>>(),
-                "partially_filled": partial.iter().map(|&(o, q)| json!({"order": o, "filled": qty_of(o, q)})).collect::<Vec<_>>(),
-                "cancelled": cancelled.iter().map(|&(o, rem, why)| json!({
-                    "order": o, "remaining": qty_of(o, rem), "reason": why.code()})).collect::<Vec<_>>(),
+                "opened": opened.iter().map(|&o| {
+                    let mut m = order_json(o);
+                    let d = describe(o);
+                    m.insert("price".into(), d.as_ref().and_then(|d| d.price.clone()).map_or(Value::Null, Value::from));
+                    m.insert("qty".into(), d.map_or(Value::Null, |d| d.qty.into()));
+                    Value::Object(m)
+                }).collect::<Vec<_>>(),
+                "filled": filled.iter().map(|&(o, q)| {
+                    let mut m = order_json(o);
+                    m.insert("filled".into(), qty_of(o, q).into());
+                    Value::Object(m)
+                }).collect::<Vec<_>>(),
+                "partially_filled": partial.iter().map(|&(o, q)| {
+                    let mut m = order_json(o);
+                    m.insert("filled".into(), qty_of(o, q).into());
+                    Value::Object(m)
+                }).collect::<Vec<_>>(),
+                "cancelled": cancelled.iter().map(|&(o, rem, why)| {
+                    let mut m = order_json(o);
+                    m.insert("remaining".into(), qty_of(o, rem).into());
+                    m.insert("reason".into(), why.code().into());
+                    Value::Object(m)
+                }).collect::<Vec<_>>(),
             });
             writeln!(out, "{v}").map_err(w)?;
         }

@@ -43,7 +43,15 @@ impl Orders {
     }
 }
 
-/// Whether the command is by `account` or any event mentions it.
+/// Whether the record is about account `a`: its command is by `a` (this
+/// includes the engine's continuation records: `expire_due` is account 0's,
+/// `cancel_all_continued` the mass-cancelling account's), or is a transfer
+/// to `a` (even a rejected one), or an event names `a` (`accepted`,
+/// `rejected`, `account_opened`, `deposited`, `withdrawn`, `order_accepted`,
+/// `order_cancelled` by its `account`, `transferred` by `from` or `to`,
+/// `trade_executed` by maker or taker), or an event is about an order of
+/// `a` (`order_rested`, `order_amended`), or, for account 0 (the operator,
+/// which collects fees), a `trade_executed` has a non-zero fee.
 pub fn mentions_account(a: AccountId, cmd: &Command, events: &[Event], orders: &Orders) -> bool {
     if cmd.account == a {
         return true;
@@ -71,7 +79,7 @@ pub fn mentions_account(a: AccountId, cmd: &Command, events: &[Event], orders: &
         }) => {
             maker_account == a
                 || taker_account == a
-                || (a == keel_engine::model::OPERATOR && maker_fee + taker_fee > 0)
+                || (a == keel_engine::model::OPERATOR && (maker_fee > 0 || taker_fee > 0))
         }
         Event::OrderRested { order } | Event::OrderAmended { order, .. } => {
             orders.account(order) == Some(a)

@@ -10,13 +10,19 @@
 //!
 //! `--corrections FILE` writes `keel run` JSON lines that, processed after
 //! the real history, move every account's **available** balances to the
-//! alternative's: a `deposit` where the alternative has more, a `withdraw`
-//! where it has less (an `open_account` first for an account only the
-//! alternative has), request ids continuing from each account's last one,
-//! at the last journaled timestamp. Not reconciled: **held** balances (they
-//! belong to open orders, which differ between the histories: cancel or
-//! re-place those orders instead), the order books themselves, request ids,
-//! and assets that exist in only one history.
+//! alternative's: an `open_account` for each account only the alternative
+//! has, then a `withdraw` wherever the alternative has less, then a
+//! `deposit` wherever it has more (withdrawals first, so that a deposit
+//! never meets a supply that a later withdrawal would have made room in);
+//! request ids continue from each account's last one, at the last journaled
+//! timestamp. They are checked on a copy of the real end state first; if
+//! one cannot apply (the final supply does not fit in 64 bits, an account
+//! has used up its request ids) the report says which and why, nothing is
+//! written and the exit status is [`CORRECTIONS_CANNOT_APPLY`]. Not
+//! reconciled: **held** balances (they belong to open orders, which differ
+//! between the histories: cancel or re-place those orders instead), the
+//! order books themselves, request ids, and assets that exist in only one
+//! history.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -24,7 +30,7 @@ use std::path::Path;
 
 use keel_edge::json_out::{command_json, event_json};
 use keel_edge::parse_command_line;
-use keel_engine::model::{AccountId, Command, CommandKind, Event};
+use keel_engine::model::{AccountId, Command, CommandKind, Event, RejectReason, MAX_REQUEST_ID};
 use keel_engine::Registry;
 use keel_engine::{apply, process, process_step, Limits, State};
 
@@ -214,16 +220,84 @@ pub fn what_if(dir: &Path, limits: Limits, change: &Change) -> Result<Outcome, F
     })
 }
 
-/// The correcting commands (see the module docs), in account then asset
-/// order, with notes on what they do not reconcile.
-pub fn corrections(o: &Outcome) -> (Vec<(Command, u64)>, Vec<String>) {
+/// Exit status of `what-if --corrections` when the corrections cannot apply
+/// (the report is still printed; the corrections file is not written).
+pub const CORRECTIONS_CANNOT_APPLY: u8 = 3;
+
+/// The correcting commands and what they leave alone.
+#[derive(Clone, Debug, Default)]
+pub struct Corrections {
+    /// In processing order, each with its timestamp.
+    pub commands: Vec<(Command, u64)>,
+    /// What is not reconciled (held balances, assets in one history only).
+    pub notes: Vec<String>,
+}
+
+/// Why the corrections do not give the alternative's available balances.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CorrectionError {
+    /// The engine rejects a correction.
+    #[error("correction {line} of {total} ({command}) cannot apply: rejected {code}: {why}")]
+    Rejected {
+        /// 1-based line in the corrections file.
+        line: usize,
+        total: usize,
+        /// The command as its `keel run` JSON line.
+        command: String,
+        /// The reject reason's code (`overflow`, `request_id_out_of_range`, ...).
+        code: &'static str,
+        /// What the rejection means for the corrections.
+        why: String,
+    },
+    /// Processing a correction broke an internal invariant.
+    #[error("correction {line} of {total} ({command}) breaks an internal invariant: {message}")]
+    Invariant {
+        line: usize,
+        total: usize,
+        command: String,
+        message: String,
+    },
+    /// Every correction applied, yet a balance differs (a bug in this tool).
+    #[error("internal error: after the corrections account {account} {asset} has {got} minor units available where the alternative has {want}; please report it")]
+    Mismatch {
+        account: AccountId,
+        asset: String,
+        got: u64,
+        want: u64,
+    },
+}
+
+/// The correcting commands (see the module docs), in an order in which they
+/// apply whenever the alternative's available balances are reachable from
+/// the real end state: first an `open_account` for each account only the
+/// alternative has, then every `withdraw`, then every `deposit` (each in
+/// account, then asset order). Withdrawals only ever take what is available,
+/// and with them first an asset's supply moves monotonically from the real
+/// one down and then up to the final one, so no deposit overflows unless
+/// the final supply itself (the alternative's available plus the real held
+/// balances) does not fit. Request ids continue from each account's last
+/// accepted one in that order.
+pub fn corrections(o: &Outcome) -> Corrections {
     let real = named_balances(&o.real);
     let alt = named_balances(&o.alt);
     let keys: BTreeSet<_> = real.keys().chain(alt.keys()).cloned().collect();
     let reg = Registry::from_state(&o.real);
+    let alt_reg = Registry::from_state(&o.alt);
     let mut next: BTreeMap<AccountId, u64> = BTreeMap::new();
-    let mut cmds = Vec::new();
+    let mut opens = Vec::new();
+    let mut withdrawals = Vec::new();
+    let mut deposits = Vec::new();
     let mut notes = Vec::new();
+    for (id, _) in o.alt.accounts() {
+        if o.real.account(id).is_none() {
+            opens.push(Command {
+                account: id,
+                request_id: 1,
+                kind: CommandKind::OpenAccount,
+            });
+            next.insert(id, 2);
+        }
+    }
     for (account, asset_name) in keys {
         let (ra, rh) = real
             .get(&(account, asset_name.clone()))
@@ -241,76 +315,144 @@ pub fn corrections(o: &Outcome) -> (Vec<(Command, u64)>, Vec<String>) {
         if ra == aa {
             continue;
         }
-        let Some(asset) = reg.asset_by_name(&asset_name) else {
+        let (Some(asset), Some(_)) = (
+            reg.asset_by_name(&asset_name),
+            alt_reg.asset_by_name(&asset_name),
+        ) else {
+            let only = if reg.asset_by_name(&asset_name).is_some() {
+                "real"
+            } else {
+                "alternative"
+            };
             notes.push(format!(
-                "account {account} {asset_name}: the asset does not exist in the real history; not reconciled"
+                "account {account} {asset_name}: the asset exists only in the {only} history; available {ra} (real), {aa} (alternative) minor units not reconciled"
             ));
             continue;
         };
-        let req = next
-            .entry(account)
-            .or_insert_with(|| o.real.account(account).map_or(0, |a| a.last_request_id) + 1);
-        if o.real.account(account).is_none() && *req == 1 {
-            cmds.push((
-                Command {
-                    account,
-                    request_id: 1,
-                    kind: CommandKind::OpenAccount,
-                },
-                o.last_ts,
-            ));
-            *req = 2;
-        }
-        let kind = if aa > ra {
-            CommandKind::Deposit {
+        let command = |kind| Command {
+            account,
+            request_id: 0,
+            kind,
+        };
+        if aa > ra {
+            deposits.push(command(CommandKind::Deposit {
                 asset,
                 amount: aa - ra,
-            }
+            }));
         } else {
-            CommandKind::Withdraw {
+            withdrawals.push(command(CommandKind::Withdraw {
                 asset,
                 amount: ra - aa,
-            }
-        };
-        cmds.push((
-            Command {
-                account,
-                request_id: *req,
-                kind,
-            },
-            o.last_ts,
-        ));
-        *req += 1;
+            }));
+        }
     }
-    (cmds, notes)
+    let mut commands = Vec::with_capacity(opens.len() + withdrawals.len() + deposits.len());
+    commands.extend(opens.into_iter().map(|c| (c, o.last_ts)));
+    for mut c in withdrawals.into_iter().chain(deposits) {
+        let req = next.entry(c.account).or_insert_with(|| {
+            o.real
+                .account(c.account)
+                .map_or(0, |a| a.last_request_id)
+                .saturating_add(1)
+        });
+        c.request_id = *req;
+        *req = req.saturating_add(1);
+        commands.push((c, o.last_ts));
+    }
+    Corrections { commands, notes }
 }
 
-/// Processes `cmds` on a copy of the real end state and checks that every
-/// available balance then equals the alternative's.
-pub fn check_corrections(o: &Outcome, cmds: &[(Command, u64)]) -> Result<(), String> {
+/// What a rejection of a correction means for the corrections (the
+/// engine's own message where there is nothing more to say).
+fn rejection_why(reason: &RejectReason, account: AccountId, asset: &str) -> String {
+    match reason {
+        RejectReason::Overflow => format!(
+            "the {asset} supply would exceed {} minor units: the alternative's available balances plus the real history's held balances (which are not reconciled) do not fit; cancel open orders in the real history to release held funds, then run what-if again",
+            u64::MAX
+        ),
+        RejectReason::RequestIdOutOfRange { .. } => format!(
+            "account {account} has used request ids up to the maximum {MAX_REQUEST_ID} (2^53 - 1): the engine accepts no further command from it, so its balances cannot be corrected"
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Processes the corrections on a copy of the real end state and checks
+/// that every available balance then equals the alternative's (for assets
+/// both histories have). Every correction is tried (a rejected one changes
+/// nothing), so all the ones that cannot apply are named.
+pub fn check_corrections(o: &Outcome, cmds: &[(Command, u64)]) -> Result<(), Vec<CorrectionError>> {
+    let reg = Registry::from_state(&o.real);
+    let alt_reg = Registry::from_state(&o.alt);
     let mut s = o.real.clone();
     let mut out = Vec::new();
-    for (c, ts) in cmds {
-        process(&mut s, c, *ts, &mut out).map_err(|e| e.to_string())?;
-        if let Some(Event::Rejected { reason, .. }) = out.last() {
-            return Err(format!(
-                "correction {} was rejected: {reason}",
-                c.kind.name()
-            ));
+    let mut errors = Vec::new();
+    let total = cmds.len();
+    for (i, (c, ts)) in cmds.iter().enumerate() {
+        let command = || command_json(&reg, c).to_string();
+        if let Err(e) = process(&mut s, c, *ts, &mut out) {
+            errors.push(CorrectionError::Invariant {
+                line: i + 1,
+                total,
+                command: command(),
+                message: e.to_string(),
+            });
+            return Err(errors);
         }
+        if let Some(Event::Rejected { reason, .. }) = out.last() {
+            let asset = match c.kind {
+                CommandKind::Deposit { asset, .. } | CommandKind::Withdraw { asset, .. } => {
+                    reg.asset_name(asset)
+                }
+                _ => String::new(),
+            };
+            errors.push(CorrectionError::Rejected {
+                line: i + 1,
+                total,
+                command: command(),
+                code: reason.code(),
+                why: rejection_why(reason, c.account, &asset),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     let got = named_balances(&s);
-    let want = named_balances(&o.alt);
-    for (k, (wa, _)) in &want {
-        let ga = got.get(k).map_or(0, |b| b.0);
-        if ga != *wa && Registry::from_state(&o.real).asset_by_name(&k.1).is_some() {
-            return Err(format!(
-                "account {} {}: available {ga} after corrections, alternative {wa}",
-                k.0, k.1
-            ));
+    for ((account, asset), (want, _)) in named_balances(&o.alt) {
+        let have = got.get(&(account, asset.clone())).map_or(0, |b| b.0);
+        if have != want
+            && reg.asset_by_name(&asset).is_some()
+            && alt_reg.asset_by_name(&asset).is_some()
+        {
+            errors.push(CorrectionError::Mismatch {
+                account,
+                asset,
+                got: have,
+                want,
+            });
         }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// What `--corrections` did, for the report.
+enum CorrectionsOutcome {
+    Written {
+        path: std::path::PathBuf,
+        count: usize,
+        notes: Vec<String>,
+    },
+    CannotApply {
+        path: std::path::PathBuf,
+        count: usize,
+        notes: Vec<String>,
+        errors: Vec<CorrectionError>,
+    },
 }
 
 pub fn run(a: &WhatIfArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
@@ -328,36 +470,62 @@ pub fn run(a: &WhatIfArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
         }
     };
     let o = what_if(&a.dir, limits, &change)?;
-    let correction_text = match &a.corrections {
+    let corrections_outcome = match &a.corrections {
         Some(path) => {
-            let (cmds, notes) = corrections(&o);
-            check_corrections(&o, &cmds).map_err(|e| {
-                Failure::check(format!("internal error: the corrections do not reproduce the alternative balances: {e}"))
-            })?;
-            let reg = Registry::from_state(&o.real);
-            let mut text = String::new();
-            for (c, ts) in &cmds {
-                let mut v = command_json(&reg, c);
-                v["ts"] = (*ts).into();
-                text.push_str(&v.to_string());
-                text.push('\n');
+            let Corrections { commands, notes } = corrections(&o);
+            match check_corrections(&o, &commands) {
+                Ok(()) => {
+                    let reg = Registry::from_state(&o.real);
+                    let mut text = String::new();
+                    for (c, ts) in &commands {
+                        let mut v = command_json(&reg, c);
+                        v["ts"] = (*ts).into();
+                        text.push_str(&v.to_string());
+                        text.push('\n');
+                    }
+                    std::fs::write(path, text).map_err(|e| {
+                        Failure::input(format!(
+                            "cannot write corrections to {}: {e} (choose a writable --corrections path)",
+                            path.display()
+                        ))
+                    })?;
+                    Some(CorrectionsOutcome::Written {
+                        path: path.clone(),
+                        count: commands.len(),
+                        notes,
+                    })
+                }
+                Err(errors) => Some(CorrectionsOutcome::CannotApply {
+                    path: path.clone(),
+                    count: commands.len(),
+                    notes,
+                    errors,
+                }),
             }
-            std::fs::write(path, text).map_err(|e| {
-                Failure::input(format!(
-                    "cannot write corrections to {}: {e}",
-                    path.display()
-                ))
-            })?;
-            Some((path.clone(), cmds.len(), notes))
         }
         None => None,
     };
-    report(&o, correction_text, out).map_err(Failure::output)
+    report(&o, corrections_outcome.as_ref(), out).map_err(Failure::output)?;
+    if let Some(CorrectionsOutcome::CannotApply { path, errors, .. }) = &corrections_outcome {
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        let more = match errors.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more, listed in the report)", n - 1),
+        };
+        return Err(Failure {
+            code: CORRECTIONS_CANNOT_APPLY,
+            message: format!(
+                "the corrections cannot give the alternative's available balances, so {} was not written: {first}{more}",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn report(
     o: &Outcome,
-    corrections: Option<(std::path::PathBuf, usize, Vec<String>)>,
+    corrections: Option<&CorrectionsOutcome>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     // Render with whichever history knows more assets and symbols.
@@ -464,14 +632,35 @@ fn report(
     }
     writeln!(out, "digest real        {}", o.real.digest())?;
     writeln!(out, "digest alternative {}", o.alt.digest())?;
-    if let Some((path, n, notes)) = corrections {
-        writeln!(
-            out,
-            "\ncorrections: wrote {n} commands to {} (checked: processed after the real history they give the alternative available balances)",
-            path.display()
-        )?;
-        for note in notes {
-            writeln!(out, "  note: {note}")?;
+    match corrections {
+        None => {}
+        Some(CorrectionsOutcome::Written { path, count, notes }) => {
+            writeln!(
+                out,
+                "\ncorrections: wrote {count} commands to {} (checked: processed after the real history they give the alternative available balances)",
+                path.display()
+            )?;
+            for note in notes {
+                writeln!(out, "  note: {note}")?;
+            }
+        }
+        Some(CorrectionsOutcome::CannotApply {
+            path,
+            count,
+            notes,
+            errors,
+        }) => {
+            writeln!(
+                out,
+                "\ncorrections: CANNOT APPLY: of {count} commands, processed after the real history, these fail (nothing written to {}):",
+                path.display()
+            )?;
+            for e in errors {
+                writeln!(out, "  {e}")?;
+            }
+            for note in notes {
+                writeln!(out, "  note: {note}")?;
+            }
         }
     }
     Ok(())
