@@ -23,6 +23,8 @@ mod builder;
 
 mod decimal;
 
+mod memory;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,7 +36,11 @@ use crate::state::limits::{DEFAULT_MAX_CANCELS_PER_RECORD, DEFAULT_MAX_FILLS_PER
 use crate::state::{Asset, Limits};
 
 pub use builder::{ConfigBuilder, TEMPORARY_SEGMENT_MIB};
-pub use decimal::parse_fixed;
+pub(crate) use decimal::parse_decimal;
+pub use decimal::{is_decimal_syntax, parse_fixed, DecimalError, DECIMAL_GRAMMAR};
+pub use memory::{
+    human_bytes, AvailableMemory, MemoryPart, TooMuchMemory, FALLBACK_AVAILABLE_BYTES,
+};
 
 /// The configured assets (name, scale) and symbols, in config order.
 pub type GenesisSpecs = (Vec<(Name, u8)>, Vec<SymbolSpec>);
@@ -59,6 +65,10 @@ pub enum ConfigError {
         /// The parser's message, naming the key.
         message: String,
     },
+    /// The limits need more memory than this machine has available: refused
+    /// before anything is allocated.
+    #[error(transparent)]
+    Memory(Box<TooMuchMemory>),
     /// A value is out of range or inconsistent with another.
     #[error("config {path}: `{key}` = {value}: {allowed}")]
     Invalid {
@@ -532,7 +542,8 @@ impl Config {
                 ),
             ));
         }
-        self.genesis_specs().map(|_| ())
+        self.genesis_specs()?;
+        self.validate_memory(&AvailableMemory::of_this_machine())
     }
 
     /// The engine's limits.
@@ -638,7 +649,7 @@ impl Config {
                     self.invalid(
                         format!("symbols[{i}].{key}"),
                         format!("{text:?}"),
-                        "a positive decimal string with at most 18 decimal places, like \"0.01\"",
+                        format!("a positive decimal string with at most 18 decimal places: {DECIMAL_GRAMMAR}"),
                     )
                 })
             };
