@@ -37,12 +37,8 @@ impl AvailableMemory {
         let candidates = [
             meminfo_available().map(|b| (b, "MemAvailable in /proc/meminfo".to_owned())),
             cgroup_room(),
-            address_space_limit().map(|b| {
-                (
-                    b,
-                    "the address-space limit (RLIMIT_AS, ulimit -v)".to_owned(),
-                )
-            }),
+            address_space_limit()
+                .map(|b| (b, "the address-space limit RLIMIT_AS, ulimit -v".to_owned())),
         ];
         candidates
             .into_iter()
