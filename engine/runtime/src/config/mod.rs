@@ -1,8 +1,11 @@
 //! Configuration: plain types with documented defaults, built in code with
 //! [`Config::builder`] or read from TOML by `keel-edge`. Every error names
 //! the key, the bad value and the allowed values. Decimals (tick and lot
-//! sizes) are strings, parsed exactly with `rust_decimal` and turned into
-//! integers here, at the edge of the core.
+//! sizes) are strings in the one [`DECIMAL_GRAMMAR`], parsed exactly with
+//! `rust_decimal` and turned into integers here, at the edge of the core.
+//! [`Config::validate`] also checks that the limits fit in the memory this
+//! process may use ([`Config::memory_needed`], [`AvailableMemory`]), before
+//! anything is allocated.
 //!
 //! ```
 //! use keel_engine::config::{Config, DurabilityConfig};
@@ -165,8 +168,9 @@ pub struct EngineSection {
     pub clock: ClockKind,
     /// Touch the memory reserved for orders and levels at start-up, so that
     /// the first orders do not page-fault on the hot path. It costs the
-    /// resident memory of the full capacity (about 128 bytes per order of
-    /// `limits.max_orders`). Default: false; venue configs set it.
+    /// resident memory of the order and level slabs (about 106 bytes per
+    /// order of `limits.max_orders` with `max_levels` unset). Default: false;
+    /// venue configs set it.
     #[serde(default)]
     pub prefault: bool,
 }
