@@ -6,8 +6,9 @@
 //! `State::new` reserves, plus the account table and the books that single
 //! commands can grow to their limits) and the engine's rings (input ring,
 //! one subscriber's output ring). What is available is the smallest of:
-//! `MemAvailable` in `/proc/meminfo`, the room left under the process's
-//! cgroup v2 `memory.max`, and the process's address-space limit
+//! `MemAvailable` in `/proc/meminfo`, the process's cgroup memory limit
+//! (v2 `memory.max` or v1 `memory.limit_in_bytes`), and its address-space
+//! limit
 //! (`RLIMIT_AS`, from `/proc/self/limits`). Where none of these can be read
 //! (not Linux), [`FALLBACK_AVAILABLE_BYTES`] is assumed.
 
@@ -36,7 +37,7 @@ impl AvailableMemory {
     pub fn of_this_machine() -> AvailableMemory {
         let candidates = [
             meminfo_available().map(|b| (b, "MemAvailable in /proc/meminfo".to_owned())),
-            cgroup_room(),
+            cgroup_limit(),
             address_space_limit()
                 .map(|b| (b, "the address-space limit RLIMIT_AS, ulimit -v".to_owned())),
         ];
@@ -55,30 +56,47 @@ impl AvailableMemory {
 }
 
 fn meminfo_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+fn parse_meminfo_available(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let mut words = line.split_whitespace().skip(1);
     let kib: u64 = words.next()?.parse().ok()?;
     (words.next() == Some("kB")).then_some(kib.saturating_mul(1024))
 }
 
-fn cgroup_room() -> Option<(u64, String)> {
+/// The process's cgroup memory limit (v2 `memory.max`, or v1
+/// `memory.limit_in_bytes`). The limit itself, not the room left under it:
+/// the cgroup's usage counts reclaimable page cache (journal segments).
+fn cgroup_limit() -> Option<(u64, String)> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = format!("/sys/fs/cgroup{}", path.trim_end_matches('/'));
-    let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).ok();
-    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max": no limit
-    let current: u64 = read("memory.current")
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0);
-    Some((
-        max.saturating_sub(current),
-        format!("the room under the cgroup limit {dir}/memory.max"),
-    ))
+    let read = |file: String| -> Option<(u64, String)> {
+        // "max" (v2) or a huge number (v1) means no limit.
+        let bytes: u64 = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
+        (bytes < 1 << 60).then(|| (bytes, format!("the cgroup memory limit {file}")))
+    };
+    cgroup.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_end_matches('/');
+        match controllers {
+            "" => read(format!("/sys/fs/cgroup{path}/memory.max")),
+            c if c.split(',').any(|c| c == "memory") => {
+                read(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))
+            }
+            _ => None,
+        }
+    })
 }
 
 fn address_space_limit() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_address_space_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// The soft `Max address space` of a `/proc/self/limits` text, in bytes.
+fn parse_address_space_limit(text: &str) -> Option<u64> {
     let rest = text
         .lines()
         .find_map(|l| l.strip_prefix("Max address space"))?;
@@ -327,6 +345,19 @@ mod tests {
     fn this_machine_reports_some_memory() {
         let a = AvailableMemory::of_this_machine();
         assert!(a.bytes > 0 && !a.source.is_empty(), "{a:?}");
+    }
+
+    #[test]
+    fn reads_proc_texts() {
+        let meminfo = "MemTotal:       32000000 kB\nMemFree:  1 kB\nMemAvailable:   24327744 kB\n";
+        assert_eq!(parse_meminfo_available(meminfo), Some(24_327_744 * 1024));
+        assert_eq!(parse_meminfo_available("MemTotal: 5 kB\n"), None);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max address space         4294967296           unlimited            bytes\n";
+        assert_eq!(parse_address_space_limit(limits), Some(4 << 30));
+        let unlimited =
+            "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(parse_address_space_limit(unlimited), None);
     }
 
     #[test]
