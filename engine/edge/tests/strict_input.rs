@@ -273,3 +273,17 @@ fn request_id_passes_through_to_the_core_if_it_is_a_u64() {
         assert!(e.to_string().contains("request_id"), "{id}: {e}");
     }
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let names = registry();
+    for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+        let line = format!(
+            r#"{{"type":"open_account","account":1,"request_id":1,"x":{}1{}}}"#,
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        let e = parse_command_line(&line, &names).unwrap_err();
+        assert!(e.to_string().contains("recursion limit"), "{e}");
+    }
+}
