@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use keel_edge::{output_json, parse_command_line};
+use keel_edge::{output_json, parse_command_bytes};
 use keel_engine::model::{AccountId, CommandKind};
 use keel_engine::runtime::{Engine, SubscriptionError};
 use keel_engine::Registry;
@@ -114,21 +114,28 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
     let sender = engine.sender();
     let (mut lines, mut malformed, mut submitted) = (0u64, 0u64, 0u64);
     let mut failure = None;
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = match line {
-            Ok(l) => l,
+    // Lines as bytes: one that is not UTF-8 is a malformed line (the parser
+    // says so), not the end of the input.
+    let (mut reader, mut buf, mut number) = (reader, Vec::new(), 0u64);
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(e) => {
-                eprintln!("keel: line {number}: cannot read input: {e}");
+                eprintln!("keel: line {}: cannot read input: {e}", number + 1);
                 malformed += 1;
                 break;
             }
-        };
-        if line.trim().is_empty() {
+        }
+        number += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
             continue;
         }
         lines += 1;
-        match parse_command_line(&line, &registry) {
+        match parse_command_bytes(line, &registry) {
             Ok(parsed) => match sender.submit_at(parsed.command, parsed.ts) {
                 Ok(()) => {
                     submitted += 1;

@@ -130,4 +130,66 @@ taker_fee_bps = 5
         let e = err("[engine]\n");
         assert!(e.contains("journal"), "{e}");
     }
+
+    #[test]
+    fn config_decimals_follow_the_one_grammar() {
+        for bad in [
+            "1_000",
+            "+5",
+            " 5",
+            "1.",
+            "30_000.00",
+            ".5",
+            "1e-2",
+            "0.01 ",
+        ] {
+            for key in ["tick_size", "lot_size"] {
+                let text = if key == "tick_size" {
+                    GOOD.replace("tick_size = \"0.01\"", &format!("tick_size = {bad:?}"))
+                } else {
+                    GOOD.replace("lot_size = \"0.001\"", &format!("lot_size = {bad:?}"))
+                };
+                let e = err(&text);
+                assert!(
+                    e.contains(&format!("`symbols[0].{key}` = {bad:?}"))
+                        && e.contains("no sign, spaces, underscores"),
+                    "{bad:?}: {e}"
+                );
+            }
+        }
+        let ok = GOOD.replace("tick_size = \"0.01\"", "tick_size = \"0.010\"");
+        assert!(config_from_toml(&ok, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn an_empty_journal_dir_is_refused() {
+        let e = err(&GOOD.replace("dir = \"x\"", "dir = \"\""));
+        assert!(
+            e.contains("`journal.dir` = \"\"") && e.contains("journal.temporary"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("dir = \"x\"", ""));
+        assert!(e.contains("`journal.dir`"), "{e}");
+        let temporary = GOOD.replace("dir = \"x\"", "dir = \"\"\ntemporary = true");
+        assert!(config_from_toml(&temporary, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn limits_beyond_the_documented_maximums_name_the_key() {
+        for (key, value, allowed) in [
+            ("max_orders", "268435457", "1 to 268435456"),
+            ("max_accounts", "1073741825", "1 to 1073741824"),
+            ("max_orders", "0", "1 to 268435456"),
+        ] {
+            let e = err(&format!("{GOOD}\n[limits]\n{key} = {value}\n"));
+            assert!(
+                e.contains(&format!("`limits.{key}` = {value}: {allowed}")),
+                "{e}"
+            );
+        }
+        let e = err(&format!(
+            "{GOOD}\n[limits]\nmax_orders = 1024\nmax_levels = 1025\n"
+        ));
+        assert!(e.contains("`limits.max_levels` = 1025: 1 to 1024"), "{e}");
+    }
 }

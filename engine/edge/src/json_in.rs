@@ -1,6 +1,11 @@
-//! JSON command lines → core commands. Unknown fields and wrong types are
-//! errors; nothing of a malformed line is executed.
+//! JSON command lines → core commands. Unknown fields, repeated keys, wrong
+//! types, decimals outside the one grammar
+//! ([`DECIMAL_GRAMMAR`](keel_engine::config::DECIMAL_GRAMMAR)) and lines
+//! that are not UTF-8 are errors; nothing of a malformed line is executed.
 
+use std::cell::RefCell;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use keel_engine::model::{
@@ -174,11 +179,101 @@ fn name(field: &'static str, text: &str) -> Result<Name, EdgeError> {
     })
 }
 
+/// A JSON value read with every object's keys checked: a key repeated in
+/// one object (at any depth) is an error, never "the last one wins". It
+/// rides on serde_json's parser (and its nesting limit); only the building
+/// of the value is ours.
+struct StrictValue<'a> {
+    /// Where this value sits (`$`, `$.a`, `$.a[2]`), for messages.
+    path: String,
+    /// The first repeated key found, with its object's path.
+    duplicate: &'a RefCell<Option<(String, String)>>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<serde_json::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<serde_json::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<serde_json::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            path: format!("{}[{}]", self.path, items.len()),
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<serde_json::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                let message = format!("duplicate key `{key}` in `{}`", self.path);
+                *self.duplicate.borrow_mut() = Some((key, self.path));
+                return Err(serde::de::Error::custom(message));
+            }
+            let value = map.next_value_seed(StrictValue {
+                path: format!("{}.{key}", self.path),
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
+/// Parses `line` as one JSON value, refusing repeated keys.
+fn strict_json(line: &str) -> Result<serde_json::Value, EdgeError> {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(line);
+    let seed = StrictValue {
+        path: "$".into(),
+        duplicate: &duplicate,
+    };
+    let value = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    value.map_err(|e| match duplicate.take() {
+        Some((key, object)) => EdgeError::DuplicateKey { key, object },
+        None => EdgeError::Json(e.to_string()),
+    })
+}
+
 /// Decodes a line into the typed command. The line's `type` field selects
 /// the variant; errors name the field that is wrong (`place_order.qty: ...`).
 fn decode(line: &str) -> Result<JsonCommand, EdgeError> {
-    let mut value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| EdgeError::Json(e.to_string()))?;
+    let mut value = strict_json(line)?;
     let object = value
         .as_object_mut()
         .ok_or_else(|| EdgeError::Json("expected a JSON object".into()))?;
@@ -205,6 +300,16 @@ fn decode(line: &str) -> Result<JsonCommand, EdgeError> {
             EdgeError::Json(format!("`{path}`: {message}"))
         }
     })
+}
+
+/// [`parse_command_line`] for a line as read, in bytes (without its line
+/// ending): a line that is not valid UTF-8 is an [`EdgeError::InvalidUtf8`],
+/// one malformed line like any other.
+pub fn parse_command_bytes(line: &[u8], registry: &Registry) -> Result<ParsedCommand, EdgeError> {
+    let line = std::str::from_utf8(line).map_err(|e| EdgeError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    parse_command_line(line, registry)
 }
 
 /// Parses one JSON line into a command, resolving names with `registry`.

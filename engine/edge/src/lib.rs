@@ -41,7 +41,7 @@ pub mod json_in;
 pub mod json_out;
 
 pub use config_file::{config_from_toml, load_config, load_config_with_extras};
-pub use json_in::{parse_command_line, ParsedCommand};
+pub use json_in::{parse_command_bytes, parse_command_line, ParsedCommand};
 pub use json_out::{event_json, output_json};
 pub use keel_engine::units::UnitError;
 pub use keel_engine::{Registry, UnknownName};
@@ -53,6 +53,21 @@ pub enum EdgeError {
     /// Not JSON, not an object, or not a known command shape.
     #[error("invalid JSON command: {0}")]
     Json(String),
+    /// A key that appears twice in one object (`object` is its path, `$`
+    /// for the line's top level): the line is refused, never "last wins".
+    #[error("invalid JSON command: duplicate key `{key}` in `{object}`: each key may appear once")]
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// The object holding it, as a path from the line (`$`, `$.a`).
+        object: String,
+    },
+    /// The line is not valid UTF-8.
+    #[error("invalid JSON command: not valid UTF-8 (the first {valid_up_to} bytes are)")]
+    InvalidUtf8 {
+        /// How many bytes from the start of the line are valid UTF-8.
+        valid_up_to: usize,
+    },
     /// A value that does not convert.
     #[error("`{field}` = {value:?}: {why}")]
     BadValue {

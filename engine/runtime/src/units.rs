@@ -17,8 +17,6 @@
 //! assert!(names.deposit(1, 2, "ETH", "1").is_err());
 //! ```
 
-use rust_decimal::Decimal;
-
 use crate::model::decimal::pow10;
 use crate::model::{AccountId, AssetId, Command, CommandKind, Fixed, PlaceOrder, Side, SymbolId};
 use crate::registry::{Registry, UnknownName};
@@ -56,11 +54,9 @@ pub fn to_units(
         value: text.to_owned(),
         why,
     };
-    let d = Decimal::from_str_exact(text.trim())
-        .map_err(|_| bad("expected a decimal string like \"1.25\"".into()))?;
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(bad("must not be negative".into()));
-    }
+    // The one documented grammar (config::DECIMAL_GRAMMAR): no sign, spaces,
+    // underscores or exponent.
+    let d = crate::config::parse_decimal(text).map_err(|e| bad(e.to_string()))?;
     let (vm, vs) = (d.mantissa().unsigned_abs(), d.scale());
     let (um, us) = (unit.mantissa as u128, unit.scale as u32);
     let s = vs.max(us);
@@ -94,7 +90,10 @@ pub fn to_fixed(field: &'static str, text: &str) -> Result<Fixed, UnitError> {
     crate::config::parse_fixed(text).ok_or_else(|| UnitError::BadValue {
         field,
         value: text.to_owned(),
-        why: "expected a positive decimal string with at most 18 decimal places".into(),
+        why: format!(
+            "expected a positive decimal string with at most 18 decimal places: {}",
+            crate::config::DECIMAL_GRAMMAR
+        ),
     })
 }
 

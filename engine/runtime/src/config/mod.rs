@@ -1,8 +1,11 @@
 //! Configuration: plain types with documented defaults, built in code with
 //! [`Config::builder`] or read from TOML by `keel-edge`. Every error names
 //! the key, the bad value and the allowed values. Decimals (tick and lot
-//! sizes) are strings, parsed exactly with `rust_decimal` and turned into
-//! integers here, at the edge of the core.
+//! sizes) are strings in the one [`DECIMAL_GRAMMAR`], parsed exactly with
+//! `rust_decimal` and turned into integers here, at the edge of the core.
+//! [`Config::validate`] also checks that the limits fit in the memory this
+//! process may use ([`Config::memory_needed`], [`AvailableMemory`]), before
+//! anything is allocated.
 //!
 //! ```
 //! use keel_engine::config::{Config, DurabilityConfig};
@@ -23,6 +26,8 @@ mod builder;
 
 mod decimal;
 
+mod memory;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,7 +39,11 @@ use crate::state::limits::{DEFAULT_MAX_CANCELS_PER_RECORD, DEFAULT_MAX_FILLS_PER
 use crate::state::{Asset, Limits};
 
 pub use builder::{ConfigBuilder, TEMPORARY_SEGMENT_MIB};
-pub use decimal::parse_fixed;
+pub(crate) use decimal::parse_decimal;
+pub use decimal::{is_decimal_syntax, parse_fixed, DecimalError, DECIMAL_GRAMMAR};
+pub use memory::{
+    human_bytes, AvailableMemory, MemoryPart, TooMuchMemory, FALLBACK_AVAILABLE_BYTES,
+};
 
 /// The configured assets (name, scale) and symbols, in config order.
 pub type GenesisSpecs = (Vec<(Name, u8)>, Vec<SymbolSpec>);
@@ -59,6 +68,10 @@ pub enum ConfigError {
         /// The parser's message, naming the key.
         message: String,
     },
+    /// The limits need more memory than this machine has available: refused
+    /// before anything is allocated.
+    #[error(transparent)]
+    Memory(Box<TooMuchMemory>),
     /// A value is out of range or inconsistent with another.
     #[error("config {path}: `{key}` = {value}: {allowed}")]
     Invalid {
@@ -155,8 +168,9 @@ pub struct EngineSection {
     pub clock: ClockKind,
     /// Touch the memory reserved for orders and levels at start-up, so that
     /// the first orders do not page-fault on the hot path. It costs the
-    /// resident memory of the full capacity (about 128 bytes per order of
-    /// `limits.max_orders`). Default: false; venue configs set it.
+    /// resident memory of the order and level slabs (about 106 bytes per
+    /// order of `limits.max_orders` with `max_levels` unset). Default: false;
+    /// venue configs set it.
     #[serde(default)]
     pub prefault: bool,
 }
@@ -532,7 +546,8 @@ impl Config {
                 ),
             ));
         }
-        self.genesis_specs().map(|_| ())
+        self.genesis_specs()?;
+        self.validate_memory(&AvailableMemory::of_this_machine())
     }
 
     /// The engine's limits.
@@ -638,7 +653,7 @@ impl Config {
                     self.invalid(
                         format!("symbols[{i}].{key}"),
                         format!("{text:?}"),
-                        "a positive decimal string with at most 18 decimal places, like \"0.01\"",
+                        format!("a positive decimal string with at most 18 decimal places: {DECIMAL_GRAMMAR}"),
                     )
                 })
             };
