@@ -376,7 +376,8 @@ pub fn read(path: &Path, limits: Limits) -> Result<(SnapshotInfo, State), Snapsh
     if len > max {
         return Err(invalid(format!(
             "the file is {len} bytes, more than the {max} bytes a snapshot of a state within the \
-             configured [limits] can take: it is not a snapshot of this journal's state (remove it)"
+             configured limits (limits.max_accounts, max_assets, max_symbols, max_orders) can \
+             take: it is not a snapshot of this journal's state (remove it)"
         )));
     }
     if len < HEADER_LEN as u64 {
