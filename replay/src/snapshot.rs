@@ -17,6 +17,17 @@ use crate::Failure;
 
 pub fn run(a: &SnapshotArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
     let started = Instant::now();
+    // A state is only ever taken between commit batches: a snapshot inside
+    // one would be skipped at every start.
+    if let Some(at) = a.at {
+        if let Some(end) = snapshot::batch_end(&a.dir, at).map_err(|e| Failure::read(&a.dir, e))? {
+            if end != at {
+                return Err(Failure::input(format!(
+                    "sequence {at} is inside a commit batch that ends at {end}: snapshots are taken between batches (use --at {end}, or the end of an earlier batch)"
+                )));
+            }
+        }
+    }
     let mut rp = Replayer::from_snapshot(&a.dir, limits, a.at)?;
     let mut progress = Progress::new("snapshot", None);
     rp.advance_to(a.at, &mut progress)?;

@@ -2,11 +2,15 @@
 //!
 //! Exit status: 0 success; 1 some input lines were malformed (the rest ran)
 //! or the demo's digest check failed; 2 bad usage or config, or the engine
-//! could not start; 3 the engine stopped on a failure (fail-stop).
+//! could not start; 3 the engine stopped on a failure (fail-stop). `keel run`
+//! stopped by SIGTERM or SIGINT exits as at the end of its input (0, 1 or 3);
+//! a second such signal exits at once with 128 + the signal number (143 for
+//! SIGTERM, 130 for SIGINT).
 
 mod demo;
 mod generator;
 mod run;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

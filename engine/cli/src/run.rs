@@ -8,21 +8,61 @@
 //! `add_symbol` line, reading waits until that command's output has been
 //! published, and later lines see the names as the engine committed them
 //! (a rejected add leaves no name behind).
+//!
+//! Outputs are written through a buffer that is flushed whenever no further
+//! committed batch is waiting, so a client gets each answer as soon as its
+//! batch has committed, while a busy stream still goes out in large writes.
+//!
+//! SIGTERM or SIGINT stops the run as the end of the input would: no line is
+//! read or submitted after it, what was submitted is drained, committed and
+//! written, and the summary is printed (see [`crate::signals`]). Lines are
+//! read on their own thread, so a signal never waits for a blocked read.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
+use crossbeam_channel::Receiver;
 use keel_edge::{output_json, parse_command_bytes};
 use keel_engine::model::{AccountId, CommandKind};
-use keel_engine::runtime::{Engine, SubscriptionError};
+use keel_engine::runtime::{CommandSender, Engine, SubscriptionError};
 use keel_engine::Registry;
+
+use crate::signals;
 
 /// The registry after an add command's output, sent by the printer to the
 /// reader: (account, request id, registry learned through that output).
 type Learned = (AccountId, u64, Registry);
 
+/// Output buffer: large writes while outputs stream, flushed when idle.
+const OUTPUT_BUFFER_BYTES: usize = 64 << 10;
+
+/// What the input side has done so far, shared with the main thread.
+#[derive(Debug, Default)]
+struct Fed {
+    /// Non-blank lines read.
+    lines: u64,
+    /// Lines reported malformed (not executed).
+    malformed: u64,
+    /// Commands submitted.
+    submitted: u64,
+    /// Why submitting failed (the engine stopped), if it did.
+    failure: Option<String>,
+    /// Set by the main thread once it stops waiting for the input: handle
+    /// no more lines.
+    stopped: bool,
+}
+
 pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
+    // First, before any thread exists: every thread inherits the mask.
+    let signals = match signals::install() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("keel: {e}");
+            return 2;
+        }
+    };
     let config = match keel_edge::load_config(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -30,7 +70,7 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
             return 2;
         }
     };
-    let reader: Box<dyn BufRead> = if input == "-" {
+    let reader: Box<dyn BufRead + Send> = if input == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
         match File::open(input) {
@@ -42,10 +82,13 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
         }
     };
     let writer: Box<dyn Write + Send> = if output == "-" {
-        Box::new(BufWriter::new(std::io::stdout()))
+        Box::new(BufWriter::with_capacity(
+            OUTPUT_BUFFER_BYTES,
+            std::io::stdout(),
+        ))
     } else {
         match File::create(output) {
-            Ok(f) => Box::new(BufWriter::new(f)),
+            Ok(f) => Box::new(BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, f)),
             Err(e) => {
                 eprintln!("keel: cannot create output {output}: {e}");
                 return 2;
@@ -60,7 +103,7 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
         }
     };
     report_start(&engine);
-    let mut registry = match engine.registry() {
+    let registry = match engine.registry() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("keel: {e}");
@@ -80,7 +123,19 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
         let mut writer = writer;
         let mut written = 0u64;
         loop {
-            match subscription.recv() {
+            let next = match subscription.try_recv() {
+                Ok(Some(batch)) => Ok(batch),
+                // Nothing more committed right now: hand the client
+                // everything so far before waiting.
+                Ok(None) => {
+                    writer
+                        .flush()
+                        .map_err(|e| format!("cannot write output: {e}"))?;
+                    subscription.recv()
+                }
+                Err(e) => Err(e),
+            };
+            match next {
                 Ok(batch) => {
                     for o in batch.iter() {
                         for e in o.events {
@@ -112,57 +167,42 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
         Ok(written)
     });
     let sender = engine.sender();
-    let (mut lines, mut malformed, mut submitted) = (0u64, 0u64, 0u64);
-    let mut failure = None;
-    // Lines as bytes: one that is not UTF-8 is a malformed line (the parser
-    // says so), not the end of the input.
-    let (mut reader, mut buf, mut number) = (reader, Vec::new(), 0u64);
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("keel: line {}: cannot read input: {e}", number + 1);
-                malformed += 1;
-                break;
-            }
-        }
-        number += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        lines += 1;
-        match parse_command_bytes(line, &registry) {
-            Ok(parsed) => match sender.submit_at(parsed.command, parsed.ts) {
-                Ok(()) => {
-                    submitted += 1;
-                    let c = parsed.command;
-                    if matches!(
-                        c.kind,
-                        CommandKind::AddAsset { .. } | CommandKind::AddSymbol(_)
-                    ) {
-                        // Wait for the add's committed outcome before reading on.
-                        match wait_for_names(&learned_rx, c.account, c.request_id) {
-                            Some(r) => registry = r,
-                            None => break, // the engine stopped; shutdown says why
-                        }
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
-                }
-            },
-            Err(e) => {
-                eprintln!("keel: line {number}: {e} (not executed)");
-                malformed += 1;
-            }
-        }
+    let fed = std::sync::Arc::new(Mutex::new(Fed::default()));
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+    let feeding = fed.clone();
+    let spawned = std::thread::Builder::new()
+        .name("keel-input".into())
+        .spawn(move || {
+            feed(reader, registry, sender, &learned_rx, &feeding);
+            drop(done_tx);
+        });
+    if let Err(e) = spawned {
+        eprintln!("keel: cannot spawn the input thread: {e}");
+        return 3;
     }
-    drop(sender);
+    // The end of the input, or a signal: whichever comes first. The input
+    // thread is never waited for after a signal (it may be blocked reading).
+    crossbeam_channel::select! {
+        recv(done_rx) -> _ => {}
+        recv(signals) -> signal => match signal {
+            Ok(signal) => eprintln!(
+                "keel: {signal}: stopping: no more input is read; draining, committing and \
+                 writing what was submitted (send it again to exit at once)"
+            ),
+            // The signal thread is gone (sigwait failed): signals stay
+            // blocked; wait for the end of the input alone.
+            Err(_) => {
+                let _ = done_rx.recv();
+            }
+        },
+    }
+    let (lines, malformed, submitted, failure) = {
+        // Waits for a line being handled to finish: after this, nothing
+        // more is submitted.
+        let mut fed = fed.lock().unwrap_or_else(PoisonError::into_inner);
+        fed.stopped = true;
+        (fed.lines, fed.malformed, fed.submitted, fed.failure.take())
+    };
     let exit = engine.shutdown();
     let printed = printer
         .join()
@@ -188,6 +228,71 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
         (_, Err(e)) => {
             eprintln!("keel: {e}");
             3
+        }
+    }
+}
+
+/// Reads, parses and submits the input's lines until its end, a failure, or
+/// a stop ([`Fed::stopped`]), counting in `shared` as it goes.
+fn feed(
+    reader: Box<dyn BufRead + Send>,
+    mut registry: Registry,
+    sender: CommandSender,
+    learned_rx: &Receiver<Learned>,
+    shared: &Mutex<Fed>,
+) {
+    // Lines as bytes: one that is not UTF-8 is a malformed line (the parser
+    // says so), not the end of the input.
+    let (mut reader, mut buf, mut number) = (reader, Vec::new(), 0u64);
+    loop {
+        buf.clear();
+        let read = reader.read_until(b'\n', &mut buf);
+        // Held while this line is handled, never while the next is read.
+        let mut fed = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if fed.stopped {
+            break;
+        }
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("keel: line {}: cannot read input: {e}", number + 1);
+                fed.malformed += 1;
+                break;
+            }
+        }
+        number += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        fed.lines += 1;
+        match parse_command_bytes(line, &registry) {
+            Ok(parsed) => match sender.submit_at(parsed.command, parsed.ts) {
+                Ok(()) => {
+                    fed.submitted += 1;
+                    let c = parsed.command;
+                    if matches!(
+                        c.kind,
+                        CommandKind::AddAsset { .. } | CommandKind::AddSymbol(_)
+                    ) {
+                        // Wait for the add's committed outcome before reading on.
+                        match wait_for_names(learned_rx, c.account, c.request_id) {
+                            Some(r) => registry = r,
+                            None => break, // the engine stopped; shutdown says why
+                        }
+                    }
+                }
+                Err(e) => {
+                    fed.failure = Some(e.to_string());
+                    break;
+                }
+            },
+            Err(e) => {
+                eprintln!("keel: line {number}: {e} (not executed)");
+                fed.malformed += 1;
+            }
         }
     }
 }

@@ -179,7 +179,7 @@ impl Engine {
         let report = StartReport {
             journal: recovered.report.clone(),
             records_replayed: recovered.records_applied,
-            snapshot_seq: recovered.snapshot.loaded.as_ref().map(|s| s.seq),
+            snapshot_seq: recovered.snapshot.started_from.as_ref().map(|s| s.1),
             snapshots_skipped: recovered.snapshot.skipped.clone(),
             digest: recovered.state.digest(),
             pinned_core: match pin {

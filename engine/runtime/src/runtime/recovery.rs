@@ -1,8 +1,14 @@
 //! Recovery: open the journal (dropping a torn tail), start from the newest
 //! valid snapshot if any, then apply every journaled record's events after
 //! it. Nothing is re-decided.
+//!
+//! A snapshot whose state the following records do not apply to, or whose
+//! result breaks an invariant, does not match the journal: it is skipped
+//! with the reason, and recovery starts again from the next older snapshot
+//! or from genesis. Only a journal that does not rebuild from genesis
+//! either fails the start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use keel_journal::{Durability, Journal, JournalConfig, RecoveryReport};
 
@@ -27,9 +33,22 @@ pub struct Recovered {
     pub last_ts_ns: u64,
     /// Records applied from the journal (after the snapshot, if one was used).
     pub records_applied: u64,
-    /// The snapshot started from, and any snapshots skipped as invalid.
-    pub snapshot: snapshot::LoadOutcome,
+    /// The snapshot started from, and any snapshots skipped.
+    pub snapshot: SnapshotUse,
 }
+
+/// Which snapshot a rebuild started from, and which it passed over.
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotUse {
+    /// The snapshot file started from and its sequence (`None`: genesis).
+    pub started_from: Option<(PathBuf, u64)>,
+    /// Snapshots passed over, newest first, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// A rebuilt state: the state, the last record's timestamp (0 if none), the
+/// records applied after the start, and where it started.
+pub type Rebuilt = (State, u64, u64, SnapshotUse);
 
 /// The journal settings a config asks for.
 pub fn journal_config(config: &Config) -> JournalConfig {
@@ -45,27 +64,77 @@ pub fn journal_config(config: &Config) -> JournalConfig {
 }
 
 /// Rebuilds the state from `dir` (snapshot + journal), read-only.
-pub fn rebuild(
-    dir: &Path,
-    limits: Limits,
-    to_seq: Option<u64>,
-) -> Result<(State, u64, u64, snapshot::LoadOutcome), StartError> {
+pub fn rebuild(dir: &Path, limits: Limits, to_seq: Option<u64>) -> Result<Rebuilt, StartError> {
     rebuild_checked(dir, limits, to_seq, 0)
 }
 
 /// [`rebuild`], where records up to `crc_checked_through` had their CRCs
 /// verified by a full scan just before (`Journal::open` does one), so the
 /// reader skips recomputing them. Records are read zero-copy from the map.
+/// The result satisfies every invariant.
 fn rebuild_checked(
     dir: &Path,
     limits: Limits,
     to_seq: Option<u64>,
     crc_checked_through: u64,
-) -> Result<(State, u64, u64, snapshot::LoadOutcome), StartError> {
-    let outcome = snapshot::load_newest(dir, limits, to_seq);
-    let (mut state, from_seq) = match &outcome.loaded {
-        Some(s) => (s.state.clone(), s.seq + 1),
-        None => (State::new(limits), 1),
+) -> Result<Rebuilt, StartError> {
+    let mut candidates = snapshot::Candidates::new(dir, limits, to_seq);
+    let mut skipped = Vec::new();
+    loop {
+        let start = candidates.next_valid(&mut skipped);
+        let started_from = start.as_ref().map(|s| (s.path.clone(), s.seq));
+        match apply_after(dir, limits, to_seq, crc_checked_through, start) {
+            Ok((state, last_ts, applied)) => {
+                return Ok((
+                    state,
+                    last_ts,
+                    applied,
+                    SnapshotUse {
+                        started_from,
+                        skipped,
+                    },
+                ))
+            }
+            // The snapshot's state is not the journal's at its sequence:
+            // try an older one, or genesis.
+            Err(e @ (StartError::Replay { .. } | StartError::Invariant { .. })) => {
+                let Some((path, seq)) = started_from else {
+                    return Err(e);
+                };
+                let why = match e {
+                    StartError::Replay { seq: at, source } => {
+                        format!("journal record {at} does not apply to its state: {source}")
+                    }
+                    StartError::Invariant { message } => {
+                        format!("the state rebuilt from it breaks an invariant: {message}")
+                    }
+                    other => other.to_string(),
+                };
+                skipped.push((
+                    path,
+                    format!(
+                        "the journal's records after its sequence {seq} do not rebuild from its \
+                         state, so it does not match the journal ({why})"
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Applies the journal's records after `start` (or from genesis) to its
+/// state, and checks the invariants of the result.
+fn apply_after(
+    dir: &Path,
+    limits: Limits,
+    to_seq: Option<u64>,
+    crc_checked_through: u64,
+    start: Option<snapshot::LoadedSnapshot>,
+) -> Result<(State, u64, u64), StartError> {
+    let (mut state, from_seq, mut last_ts) = match start {
+        Some(s) => (s.state, s.seq + 1, s.ts_ns),
+        None => (State::new(limits), 1, 0),
     };
     let mut reader = Journal::reader(dir, from_seq).map_err(|source| StartError::Journal {
         dir: dir.to_owned(),
@@ -73,11 +142,7 @@ fn rebuild_checked(
     })?;
     reader.crc_checked_through(crc_checked_through);
     let mut events = Vec::with_capacity(256);
-    let (mut last_ts, mut applied, mut expected) = (
-        outcome.loaded.as_ref().map_or(0, |s| s.ts_ns),
-        0u64,
-        from_seq,
-    );
+    let (mut applied, mut expected) = (0u64, from_seq);
     loop {
         if to_seq.is_some_and(|t| expected > t) {
             break;
@@ -114,7 +179,14 @@ fn rebuild_checked(
         applied += 1;
         expected += 1;
     }
-    Ok((state, last_ts, applied, outcome))
+    // Boundary check: a recovered state satisfies every invariant, or the
+    // journal holds events this core would never have decided.
+    state
+        .check_invariants()
+        .map_err(|e| StartError::Invariant {
+            message: e.to_string(),
+        })?;
+    Ok((state, last_ts, applied))
 }
 
 /// Opens the journal for writing and rebuilds the state from it.
@@ -133,13 +205,6 @@ pub fn recover(config: &Config) -> Result<Recovered, StartError> {
         None,
         report.last_sequence.unwrap_or(0),
     )?;
-    // Boundary check: a recovered state satisfies every invariant, or the
-    // journal holds events this core would never have decided.
-    state
-        .check_invariants()
-        .map_err(|e| StartError::Invariant {
-            message: e.to_string(),
-        })?;
     if config.engine.prefault {
         state.prefault();
     }

@@ -1,9 +1,8 @@
 //! Snapshots: the state at a sequence number, so recovery need not replay
 //! from genesis. Built offline by `replay snapshot` (the hot loop never
-//! stalls for them) and loaded by `Engine::start`: the newest snapshot whose
-//! checksum holds and whose sequence and chain value match the journal wins;
-//! a broken one is skipped with a message, falling back to an older one or to
-//! genesis.
+//! stalls for them) and loaded by `Engine::start`: the newest snapshot that
+//! passes every check below wins; any other is skipped with a message,
+//! falling back to an older one or to genesis. A snapshot never fails a start.
 //!
 //! File: `DIR/snapshot-<seq, 20 digits>.keelsnap`, written to a temporary
 //! name, synced, then renamed. Layout (little-endian):
@@ -21,11 +20,30 @@
 //! | 104 | 4 | CRC32C of bytes 0..104 |
 //! | 108 | 4 | reserved, 0 |
 //! | 112 | n | body: `Body` (keel-core's `state::snapshot`) in bincode fixed-int little-endian |
+//!
+//! Loading checks, in order, and skips the file at the first that fails:
+//!
+//! 1. the name is a regular file (not a symbolic link, FIFO, device or
+//!    directory), checked before opening and again on the open file;
+//! 2. its size is at most [`max_file_bytes`] for the configured limits and at
+//!    least the header; nothing is read before this;
+//! 3. magic, header CRC, version, and a body length equal to what the file
+//!    holds after the header;
+//! 4. the body's BLAKE3, computed while streaming it in 64 KiB chunks
+//!    (memory stays constant however large the file is); only a body whose
+//!    hash matches is read into memory, and hashed again there;
+//! 5. the body decodes into a state within the limits;
+//! 6. against the journal: the header's sequence is the one in the file
+//!    name, that record is committed, its batch's chain value and its
+//!    timestamp are the header's, and it is the last record of its commit
+//!    batch (a state is only ever taken between batches);
+//! 7. at start-up, the journal's records after it apply to its state and the
+//!    result keeps every invariant (see `runtime::recovery`).
 
 use crate::state::snapshot as body;
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::state::{Limits, State};
@@ -174,103 +192,402 @@ fn crc32c(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
-/// Reads and checks a snapshot file (checksums, version); does not consult
-/// the journal.
+impl SnapshotError {
+    /// What is wrong, without the path (for messages that name the file
+    /// already).
+    pub fn reason(&self) -> &str {
+        match self {
+            SnapshotError::Io { what, .. } => what,
+            SnapshotError::Invalid { why, .. } => why,
+        }
+    }
+}
+
+/// Bytes of the body hashed per read while streaming it.
+const CHUNK: usize = 64 << 10;
+
+// Upper bounds on the encoded size of one item of the body (bincode,
+// fixed-int), each at least twice what the item takes in format version 1,
+// so that every body within the limits is below `max_file_bytes`.
+/// An asset: name (17), scale (1), supply (8).
+const ASSET_BYTES: u64 = 64;
+/// A symbol: spec (47), halted flag (1).
+const SYMBOL_BYTES: u64 = 128;
+/// An account without its balances: id (4), last request id (8), count (8).
+const ACCOUNT_BYTES: u64 = 64;
+/// One balance of one account (available, held): exactly 16.
+const BALANCE_BYTES: u64 = 16;
+/// A resting order (57) plus its place in the book order (8).
+const ORDER_BYTES: u64 = 128 + 8;
+/// The next order id and the vectors' lengths.
+const FIXED_BYTES: u64 = 4096;
+
+/// The largest snapshot file a state within `limits` can produce: every
+/// account open with a balance in every asset, every asset, symbol and order
+/// slot used. A larger file is refused before anything of it is read.
+pub fn max_file_bytes(limits: Limits) -> u64 {
+    let n = u64::from;
+    let per_account =
+        ACCOUNT_BYTES.saturating_add(BALANCE_BYTES.saturating_mul(n(limits.max_assets)));
+    [
+        HEADER_LEN as u64,
+        FIXED_BYTES,
+        ASSET_BYTES.saturating_mul(n(limits.max_assets)),
+        SYMBOL_BYTES.saturating_mul(n(limits.max_symbols)),
+        per_account.saturating_mul(n(limits.max_accounts)),
+        ORDER_BYTES.saturating_mul(n(limits.max_orders)),
+    ]
+    .into_iter()
+    .fold(0u64, u64::saturating_add)
+}
+
+/// Why a file of this type is not read as a snapshot, if it is not a
+/// regular file.
+fn refuse_file_type(file_type: fs::FileType) -> Result<(), String> {
+    if file_type.is_file() {
+        return Ok(());
+    }
+    if file_type.is_symlink() {
+        return Err(
+            "it is a symbolic link, and snapshots are read only from regular files in the journal \
+             directory (replace the link by the file itself, or remove it)"
+                .into(),
+        );
+    }
+    let kind = if file_type.is_dir() {
+        "directory"
+    } else {
+        special_kind(file_type)
+    };
+    Err(format!(
+        "it is a {kind}, not a regular file (remove it from the journal directory)"
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: fs::FileType) -> &'static str {
+    "special file"
+}
+
+/// Opens without following a final symbolic link and without waiting for a
+/// FIFO's writer (both refused by the file type check after opening).
+#[cfg(unix)]
+fn open_for_check(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_for_check(path: &Path) -> std::io::Result<fs::File> {
+    fs::File::open(path)
+}
+
+fn u64_at(header: &[u8; HEADER_LEN], offset: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&header[offset..offset + 8]);
+    u64::from_le_bytes(b)
+}
+
+fn u32_at(header: &[u8; HEADER_LEN], offset: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&header[offset..offset + 4]);
+    u32::from_le_bytes(b)
+}
+
+fn bytes32_at(header: &[u8; HEADER_LEN], offset: usize) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b.copy_from_slice(&header[offset..offset + 32]);
+    b
+}
+
+/// Checks a header against the file's length: the header's fields, and the
+/// body's expected hash.
+fn check_header(
+    header: &[u8; HEADER_LEN],
+    file_len: u64,
+) -> Result<(SnapshotInfo, [u8; 32]), String> {
+    if header[MAGIC_OFFSET..VERSION_OFFSET] != MAGIC {
+        return Err("bad magic (not a Keel snapshot)".into());
+    }
+    if crc32c(&header[..HEADER_CRC_OFFSET]) != u32_at(header, HEADER_CRC_OFFSET) {
+        return Err("header checksum mismatch".into());
+    }
+    let version = u32_at(header, VERSION_OFFSET);
+    if version != VERSION {
+        return Err(format!(
+            "format version {version}, this Keel reads {VERSION}"
+        ));
+    }
+    let body_len = file_len - HEADER_LEN as u64;
+    let claimed = u64_at(header, BODY_LEN_OFFSET);
+    if claimed != body_len {
+        return Err(format!("body is {body_len} bytes, header says {claimed}"));
+    }
+    let info = SnapshotInfo {
+        seq: u64_at(header, SEQ_OFFSET),
+        ts_ns: u64_at(header, TS_OFFSET),
+        chain: bytes32_at(header, CHAIN_OFFSET),
+    };
+    Ok((info, bytes32_at(header, BODY_HASH_OFFSET)))
+}
+
+/// Reads and checks a snapshot file (file type, size bound, checksums,
+/// version, body); does not consult the journal. Memory use is constant
+/// until the body's hash has matched; then the body (at most
+/// [`max_file_bytes`]) is read once more, into memory, and decoded.
 pub fn read(path: &Path, limits: Limits) -> Result<(SnapshotInfo, State), SnapshotError> {
     let invalid = |why: String| SnapshotError::Invalid {
         path: path.to_owned(),
         why,
     };
-    let bytes = fs::read(path).map_err(|e| SnapshotError::Io {
+    let io = |what: &str, e: std::io::Error| SnapshotError::Io {
         path: path.to_owned(),
-        what: format!("read: {e}"),
-    })?;
-    if bytes.len() < HEADER_LEN {
+        what: format!("{what}: {e}"),
+    };
+    // Before opening: opening a FIFO waits for a writer, and a device such
+    // as /dev/zero never ends.
+    let meta = fs::symlink_metadata(path).map_err(|e| io("stat", e))?;
+    refuse_file_type(meta.file_type()).map_err(invalid)?;
+    let mut file = open_for_check(path).map_err(|e| io("open", e))?;
+    // Again on what was opened: the name may have been replaced meanwhile.
+    let meta = file.metadata().map_err(|e| io("stat the open file", e))?;
+    refuse_file_type(meta.file_type()).map_err(invalid)?;
+    let len = meta.len();
+    let max = max_file_bytes(limits);
+    if len > max {
         return Err(invalid(format!(
-            "{} bytes is shorter than the {HEADER_LEN}-byte header",
-            bytes.len()
+            "the file is {len} bytes, more than the {max} bytes a snapshot of a state within the \
+             configured limits (limits.max_accounts, max_assets, max_symbols, max_orders) can \
+             take: it is not a snapshot of this journal's state (remove it)"
         )));
     }
-    let (header, body) = bytes.split_at(HEADER_LEN);
-    if header[MAGIC_OFFSET..VERSION_OFFSET] != MAGIC {
-        return Err(invalid("bad magic".into()));
-    }
-    let u64_at = |o: usize| u64::from_le_bytes(header[o..o + 8].try_into().expect("8 bytes"));
-    let stored_crc = u32::from_le_bytes(
-        header[HEADER_CRC_OFFSET..HEADER_CRC_OFFSET + 4]
-            .try_into()
-            .expect("4 bytes"),
-    );
-    if crc32c(&header[..HEADER_CRC_OFFSET]) != stored_crc {
-        return Err(invalid("header checksum mismatch".into()));
-    }
-    let version = u32::from_le_bytes(
-        header[VERSION_OFFSET..RESERVED_OFFSET]
-            .try_into()
-            .expect("4 bytes"),
-    );
-    if version != VERSION {
+    if len < HEADER_LEN as u64 {
         return Err(invalid(format!(
-            "format version {version}, this Keel reads {VERSION}"
+            "{len} bytes is shorter than the {HEADER_LEN}-byte header"
         )));
     }
-    if u64_at(BODY_LEN_OFFSET) != body.len() as u64 {
-        return Err(invalid(format!(
-            "body is {} bytes, header says {}",
-            body.len(),
-            u64_at(BODY_LEN_OFFSET)
-        )));
+    let mut header = [0u8; HEADER_LEN];
+    read_exact_or_changed(&mut file, &mut header, len).map_err(|e| e.into_error(path))?;
+    let (info, hash) = check_header(&header, len).map_err(invalid)?;
+    let body_len = len - HEADER_LEN as u64;
+
+    // Stream the body through the hash.
+    let mut hasher = blake3::Hasher::new();
+    let mut chunk = vec![0u8; CHUNK.min(body_len as usize)];
+    let mut left = body_len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        read_exact_or_changed(&mut file, &mut chunk[..n], len).map_err(|e| e.into_error(path))?;
+        hasher.update(&chunk[..n]);
+        left -= n as u64;
     }
-    if blake3::hash(body).as_bytes()[..] != header[BODY_HASH_OFFSET..HEADER_CRC_OFFSET] {
+    drop(chunk);
+    if *hasher.finalize().as_bytes() != hash {
         return Err(invalid("body checksum mismatch".into()));
     }
-    let info = SnapshotInfo {
-        seq: u64_at(SEQ_OFFSET),
-        ts_ns: u64_at(TS_OFFSET),
-        chain: header[CHAIN_OFFSET..BODY_LEN_OFFSET]
-            .try_into()
-            .expect("32 bytes"),
-    };
-    let state = body::decode(body, limits).map_err(|e| invalid(e.reason))?;
+
+    // The body is what the header says: read it into memory, and hash what
+    // will be decoded (the file may have changed since the first pass).
+    let body_len = usize::try_from(body_len).map_err(|_| {
+        invalid(format!(
+            "the {body_len}-byte body does not fit this machine's address space"
+        ))
+    })?;
+    let mut body = Vec::new();
+    body.try_reserve_exact(body_len).map_err(|e| {
+        invalid(format!(
+            "cannot allocate {body_len} bytes for the body: {e} (lower the limits or free memory)"
+        ))
+    })?;
+    body.resize(body_len, 0);
+    file.seek(SeekFrom::Start(HEADER_LEN as u64))
+        .map_err(|e| io("seek to the body", e))?;
+    read_exact_or_changed(&mut file, &mut body, len).map_err(|e| e.into_error(path))?;
+    if *blake3::hash(&body).as_bytes() != hash {
+        return Err(invalid(
+            "the body changed while it was being read (checksum mismatch on the second read)"
+                .into(),
+        ));
+    }
+    let state = body::decode(&body, limits).map_err(|e| invalid(e.reason))?;
     Ok((info, state))
 }
 
-/// The newest valid snapshot in `dir` (at or before `to_seq` if given)
-/// whose sequence and chain match the journal there.
-pub fn load_newest(dir: &Path, limits: Limits, to_seq: Option<u64>) -> LoadOutcome {
-    let mut outcome = LoadOutcome::default();
-    for (seq, path) in list(dir) {
-        if to_seq.is_some_and(|t| seq > t) {
-            continue;
-        }
-        let checked = read(&path, limits)
-            .map_err(|e| e.to_string())
-            .and_then(
-                |(info, state)| match keel_journal::chain_at(dir, info.seq) {
-                    Ok(Some(chain)) if chain == info.chain => Ok((info, state)),
-                    Ok(Some(_)) => Err(format!(
-                        "its chain value does not match the journal at sequence {}",
-                        info.seq
-                    )),
-                    Ok(None) => Err(format!("the journal has no committed record {}", info.seq)),
-                    Err(e) => Err(format!(
-                        "cannot read the journal's chain at {}: {e}",
-                        info.seq
-                    )),
-                },
-            );
-        match checked {
-            Ok((info, state)) => {
-                outcome.loaded = Some(LoadedSnapshot {
-                    path,
-                    state,
-                    seq: info.seq,
-                    ts_ns: info.ts_ns,
-                });
-                break;
-            }
-            Err(why) => outcome.skipped.push((path, why)),
+/// A failed read: the file got shorter than it was, or the OS failed.
+enum ReadFailure {
+    Shorter(u64),
+    Io(std::io::Error),
+}
+
+impl ReadFailure {
+    fn into_error(self, path: &Path) -> SnapshotError {
+        match self {
+            ReadFailure::Shorter(len) => SnapshotError::Invalid {
+                path: path.to_owned(),
+                why: format!("the file ended before its {len} bytes: it changed while being read"),
+            },
+            ReadFailure::Io(e) => SnapshotError::Io {
+                path: path.to_owned(),
+                what: format!("read: {e}"),
+            },
         }
     }
+}
+
+fn read_exact_or_changed(file: &mut fs::File, buf: &mut [u8], len: u64) -> Result<(), ReadFailure> {
+    file.read_exact(buf).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ReadFailure::Shorter(len),
+        _ => ReadFailure::Io(e),
+    })
+}
+
+/// The last sequence of the commit batch holding `seq`, or `None` if `seq`
+/// is not committed in the journal in `dir`. A snapshot can only be taken at
+/// such a sequence (the state between two batches).
+pub fn batch_end(dir: &Path, seq: u64) -> Result<Option<u64>, keel_journal::ReadError> {
+    if seq == 0 || !dir.is_dir() {
+        return Ok(None);
+    }
+    let Ok(mut reader) = keel_journal::Journal::reader(dir, seq) else {
+        return Ok(None);
+    };
+    let chain = match reader.try_next_ref()? {
+        Some(r) if r.seq == seq => r.batch_chain,
+        _ => return Ok(None),
+    };
+    let mut end = seq;
+    while let Some(r) = reader.try_next_ref()? {
+        if r.batch_chain != chain {
+            break;
+        }
+        end = r.seq;
+    }
+    Ok(Some(end))
+}
+
+/// Checks that a snapshot's header describes the journal in `dir`: record
+/// `info.seq` is committed, its batch's chain value and its timestamp are the
+/// header's, and it is the last record of its commit batch.
+pub fn check_against_journal(dir: &Path, info: &SnapshotInfo) -> Result<(), String> {
+    let seq = info.seq;
+    let mut reader = keel_journal::Journal::reader(dir, seq)
+        .map_err(|e| format!("cannot read the journal: {e}"))?;
+    let (chain, ts) = match reader.try_next_ref() {
+        Ok(Some(r)) if r.seq == seq => {
+            let ts = crate::record::decode_into(r.payload, &mut Vec::new())
+                .map(|(ts, _)| ts)
+                .map_err(|e| format!("journal record {seq} does not decode: {e}"))?;
+            (r.batch_chain, ts)
+        }
+        Ok(_) => return Err(format!("the journal has no committed record {seq}")),
+        Err(e) => return Err(format!("cannot read the journal's record {seq}: {e}")),
+    };
+    if chain != info.chain {
+        return Err(format!(
+            "its chain value does not match the journal at sequence {seq}"
+        ));
+    }
+    if ts != info.ts_ns {
+        return Err(format!(
+            "its timestamp {} is not that of journal record {seq} ({ts})",
+            info.ts_ns
+        ));
+    }
+    match reader.try_next_ref() {
+        Ok(Some(next)) if next.batch_chain == chain => Err(format!(
+            "sequence {seq} is inside a commit batch (record {} was committed with it): a \
+             snapshot holds the state between two batches, so this one does not match the journal",
+            next.seq
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("cannot read the journal after sequence {seq}: {e}")),
+    }
+}
+
+/// Reads one snapshot file named for `name_seq` and checks it against the
+/// journal; the reason it is skipped otherwise.
+fn load_one(
+    dir: &Path,
+    path: &Path,
+    name_seq: u64,
+    limits: Limits,
+) -> Result<LoadedSnapshot, String> {
+    let (info, state) = read(path, limits).map_err(|e| e.reason().to_owned())?;
+    if info.seq != name_seq {
+        return Err(format!(
+            "its header says sequence {} but its name says {name_seq}",
+            info.seq
+        ));
+    }
+    check_against_journal(dir, &info)?;
+    Ok(LoadedSnapshot {
+        path: path.to_owned(),
+        state,
+        seq: info.seq,
+        ts_ns: info.ts_ns,
+    })
+}
+
+/// The snapshot files of a journal directory, newest first, loaded and
+/// checked one at a time: recovery moves on to an older one when the
+/// journal's records do not apply to a snapshot's state.
+#[derive(Debug)]
+pub struct Candidates {
+    dir: PathBuf,
+    limits: Limits,
+    files: std::vec::IntoIter<(u64, PathBuf)>,
+}
+
+impl Candidates {
+    /// The snapshots in `dir` (at or before `to_seq` if given).
+    pub fn new(dir: &Path, limits: Limits, to_seq: Option<u64>) -> Candidates {
+        let files: Vec<_> = list(dir)
+            .into_iter()
+            .filter(|(seq, _)| to_seq.is_none_or(|t| *seq <= t))
+            .collect();
+        Candidates {
+            dir: dir.to_owned(),
+            limits,
+            files: files.into_iter(),
+        }
+    }
+
+    /// The next (older) snapshot that loads and matches the journal; those
+    /// passed over are added to `skipped` with the reason.
+    pub fn next_valid(&mut self, skipped: &mut Vec<(PathBuf, String)>) -> Option<LoadedSnapshot> {
+        for (seq, path) in self.files.by_ref() {
+            match load_one(&self.dir, &path, seq, self.limits) {
+                Ok(loaded) => return Some(loaded),
+                Err(why) => skipped.push((path, why)),
+            }
+        }
+        None
+    }
+}
+
+/// The newest valid snapshot in `dir` (at or before `to_seq` if given)
+/// whose header matches the journal (see the module's checks 1 to 6).
+pub fn load_newest(dir: &Path, limits: Limits, to_seq: Option<u64>) -> LoadOutcome {
+    let mut outcome = LoadOutcome::default();
+    outcome.loaded = Candidates::new(dir, limits, to_seq).next_valid(&mut outcome.skipped);
     outcome
 }
