@@ -505,13 +505,10 @@ proptest! {
     })]
 
     /// Body bytes flipped under recomputed checksums reach keel-core's body
-    /// decoder (`state::snapshot::decode`). Ignored: that decoder trusts
-    /// vector lengths (bincode without a limit), so a length flipped high
-    /// makes it allocate by the claimed length and abort the process
-    /// before any error can be returned. Run with `--ignored` once it
-    /// bounds them.
+    /// decoder (`state::snapshot::decode`), which checks every vector length
+    /// against the bytes left before decoding: a length flipped high is an
+    /// error, never an allocation abort.
     #[test]
-    #[ignore = "keel-core's snapshot body decoder allocates by claimed vector lengths"]
     fn forged_bodies_never_panic_the_decoder(
         flips in proptest::collection::vec((any::<usize>(), 1..=255u8), 1..4),
     ) {

@@ -112,7 +112,109 @@ pub struct InvalidBody {
     pub reason: String,
 }
 
+/// Encoded size of one value of a fixed-size type (every element type of
+/// [`Body`] but [`AccountSnap`] is: fixed-int encoding, no vectors inside).
+fn encoded_len<T: Encode>(value: &T) -> u64 {
+    bincode::encode_to_vec(value, CONFIG).map_or(u64::MAX, |v| v.len() as u64)
+}
+
+/// Walks the body's vector length prefixes before anything is decoded, so
+/// that no length claims more elements than the bytes that follow could
+/// hold: the decoder allocates by claimed length, and a forged body (its
+/// checksums recomputed) must be an error, never an allocation abort.
+fn check_lengths(bytes: &[u8]) -> Result<(), String> {
+    struct Cursor<'a> {
+        bytes: &'a [u8],
+        at: u64,
+    }
+    impl Cursor<'_> {
+        fn left(&self) -> u64 {
+            self.bytes.len() as u64 - self.at
+        }
+        fn skip(&mut self, n: u64, what: &str) -> Result<(), String> {
+            if n > self.left() {
+                return Err(format!(
+                    "{what} needs {n} bytes at body offset {} but {} are left",
+                    self.at,
+                    self.left()
+                ));
+            }
+            self.at += n;
+            Ok(())
+        }
+        fn len(&mut self, what: &str) -> Result<u64, String> {
+            let at = self.at as usize;
+            self.skip(8, what)?;
+            let word: [u8; 8] = self.bytes[at..at + 8].try_into().expect("8 bytes");
+            Ok(u64::from_le_bytes(word))
+        }
+        /// A vector of `n` elements of `size` bytes each.
+        fn elements(&mut self, what: &str, size: u64) -> Result<u64, String> {
+            let at = self.at;
+            let n = self.len(what)?;
+            let bytes = n
+                .checked_mul(size)
+                .filter(|&b| b <= self.left())
+                .ok_or_else(|| {
+                    format!(
+                        "{what}: length {n} at body offset {at} claims more than the {} bytes left",
+                        self.left()
+                    )
+                })?;
+            self.skip(bytes, what)?;
+            Ok(n)
+        }
+    }
+    let name = Name::new("X").expect("a valid name");
+    let fixed = crate::model::Fixed::new(1, 0);
+    let spec = SymbolSpec {
+        name,
+        base: 0,
+        quote: 0,
+        tick_size: fixed,
+        lot_size: fixed,
+        maker_fee_bps: 0,
+        taker_fee_bps: 0,
+    };
+    let order = OrderSnap {
+        id: 0,
+        account: 0,
+        symbol: 0,
+        side: Side::Buy,
+        post_only: false,
+        stp: StpMode::CancelNewest,
+        expiry_ns: 0,
+        price: 0,
+        remaining: 0,
+        reserved: 0,
+    };
+    let mut c = Cursor { bytes, at: 0 };
+    c.skip(8, "next_order_id")?;
+    c.elements("assets", encoded_len(&(name, 0u8, 0u64)))?;
+    c.elements("symbols", encoded_len(&(spec, false)))?;
+    // An account is at least its id, last request id and balance count.
+    let account_min = encoded_len(&(0 as AccountId, 0u64, 0u64));
+    let accounts = c.len("accounts")?;
+    if accounts
+        .checked_mul(account_min)
+        .is_none_or(|b| b > c.left())
+    {
+        return Err(format!(
+            "accounts: length {accounts} claims more than the {} bytes left",
+            c.left()
+        ));
+    }
+    for _ in 0..accounts {
+        c.skip(encoded_len(&(0 as AccountId, 0u64)), "account")?;
+        c.elements("account balances", encoded_len(&(0u64, 0u64)))?;
+    }
+    c.elements("orders", encoded_len(&order))?;
+    c.elements("book order", encoded_len(&(0 as OrderId)))?;
+    Ok(())
+}
+
 fn decode_inner(bytes: &[u8], limits: Limits) -> Result<State, String> {
+    check_lengths(bytes)?;
     let (body, used): (Body, usize) = bincode::decode_from_slice(bytes, CONFIG)
         .map_err(|e| format!("body does not decode: {e}"))?;
     if used != bytes.len() {
@@ -274,6 +376,26 @@ mod tests {
             bincode::decode_from_slice(&encode(&state()), CONFIG).unwrap();
         edit(&mut body);
         bincode::encode_to_vec(&body, CONFIG).unwrap()
+    }
+
+    #[test]
+    fn a_forged_vector_length_is_an_error_not_an_allocation() {
+        let good = encode(&state());
+        assert!(check_lengths(&good).is_ok());
+        // The assets count sits right after next_order_id.
+        for claimed in [u64::MAX, u64::MAX / 16, 1 << 40, good.len() as u64] {
+            let mut bad = good.clone();
+            bad[8..16].copy_from_slice(&claimed.to_le_bytes());
+            let err = decode(&bad, Limits::default()).err().expect("refused");
+            assert!(err.reason.contains("assets"), "{err}");
+        }
+        // Every truncation fails cleanly too.
+        for cut in 0..good.len() {
+            assert!(
+                decode(&good[..cut], Limits::default()).is_err(),
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]
