@@ -72,7 +72,7 @@ pub enum StartError {
         journal: String,
     },
     /// `engine.core` names a core this machine does not have.
-    #[error("engine.core = {core}: no such core (this machine has cores {available:?}); set another core, or allow_unpinned = true")]
+    #[error("engine.core = {core}: no such core (this machine has cores {available:?}); set another core, or engine.allow_unpinned = true")]
     NoSuchCore {
         /// The core asked for.
         core: usize,
@@ -80,7 +80,7 @@ pub enum StartError {
         available: Vec<usize>,
     },
     /// Pinning to `engine.core` failed.
-    #[error("could not pin the loop to core {core}: set allow_unpinned = true to run unpinned")]
+    #[error("could not pin the loop to core {core}: set engine.allow_unpinned = true to run unpinned")]
     PinFailed {
         /// The core asked for.
         core: usize,

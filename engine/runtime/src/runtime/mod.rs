@@ -129,7 +129,7 @@ impl Engine {
                     Some(id) => Pinning::Core(*id),
                     None if config.engine.allow_unpinned => {
                         warnings.push(format!(
-                            "engine.core = {core}: no such core (cores {:?}); running unpinned (allow_unpinned = true)",
+                            "engine.core = {core}: no such core (cores {:?}); running unpinned (engine.allow_unpinned = true)",
                             ids.iter().map(|c| c.id).collect::<Vec<_>>()
                         ));
                         Pinning::Unpinned
@@ -238,7 +238,7 @@ impl Engine {
             }
             report.pinned_core = None;
             report.warnings.push(format!(
-                "could not pin the loop to core {}; running unpinned (allow_unpinned = true)",
+                "could not pin the loop to core {}; running unpinned (engine.allow_unpinned = true)",
                 id.id
             ));
         }
