@@ -5,7 +5,6 @@
 
 mod cli_support;
 #[path = "../../runtime/tests/runtime_support/mod.rs"]
-#[allow(dead_code)]
 mod runtime_support;
 
 use std::path::{Path, PathBuf};

@@ -2071,7 +2071,7 @@ fn request_id_above_two_to_the_53_is_rejected_first() {
             h.reject_req(
                 account,
                 request_id,
-                kind.clone(),
+                kind,
                 RejectReason::RequestIdOutOfRange { request_id },
             );
         }
