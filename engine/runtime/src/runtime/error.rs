@@ -80,7 +80,9 @@ pub enum StartError {
         available: Vec<usize>,
     },
     /// Pinning to `engine.core` failed.
-    #[error("could not pin the loop to core {core}: set engine.allow_unpinned = true to run unpinned")]
+    #[error(
+        "could not pin the loop to core {core}: set engine.allow_unpinned = true to run unpinned"
+    )]
     PinFailed {
         /// The core asked for.
         core: usize,
