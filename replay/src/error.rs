@@ -7,6 +7,9 @@ use keel_journal::{CorruptionError, ReadError};
 /// Exit status 1: the journal failed a check (corruption, divergence,
 /// invariant, undecodable record). Exit status 2: bad input (missing
 /// directory, not a journal, sequence out of range, malformed `--command`).
+/// Exit status 3: what-if corrections cannot apply
+/// (`whatif::CORRECTIONS_CANNOT_APPLY`). Exit status 4: verify passed except
+/// for records decided under earlier rules (`verify::RULES_CHANGED`).
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,

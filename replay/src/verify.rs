@@ -15,6 +15,7 @@ use keel_engine::{process_step, record, Limits, State};
 
 use crate::cli::VerifyArgs;
 use crate::progress::Progress;
+use crate::rules::{classify, RulesChange};
 use crate::source::{check_journal_dir, Records};
 use crate::Failure;
 
@@ -30,7 +31,19 @@ pub struct Verified {
     pub digest: String,
     pub journal_secs: f64,
     pub audit_secs: f64,
+    /// Records whose re-execution differs only by a known rules change
+    /// (sequence, change): the audit resynchronised on their journaled
+    /// events and went on.
+    pub rules_changed: Vec<(u64, RulesChange)>,
 }
+
+/// Exit status 4: every check passed, but some records were decided under
+/// earlier rules (listed); see [`crate::rules`].
+pub const RULES_CHANGED: u8 = 4;
+
+/// At most this many rules-changed records are resynchronised (each costs
+/// a replay from genesis); past it the audit stops as a divergence.
+pub const MAX_RULES_CHANGED: usize = 1_000;
 
 pub fn run(a: &VerifyArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Failure> {
     let v = verify(&a.dir, limits, a.invariants_every)?;
@@ -48,12 +61,30 @@ pub fn run(a: &VerifyArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
         v.records, v.segments, v.batches
     )
     .map_err(Failure::output)?;
-    writeln!(
-        out,
-        "determinism OK: {} commands re-executed, events identical (decoded and byte for byte); invariants OK",
-        v.records
-    )
-    .map_err(Failure::output)?;
+    if v.rules_changed.is_empty() {
+        writeln!(
+            out,
+            "determinism OK: {} commands re-executed, events identical (decoded and byte for byte); invariants OK",
+            v.records
+        )
+        .map_err(Failure::output)?;
+    } else {
+        for (seq, change) in &v.rules_changed {
+            writeln!(
+                out,
+                "rules changed at sequence {seq}: decided under earlier rules: {}",
+                change.describe()
+            )
+            .map_err(Failure::output)?;
+        }
+        writeln!(
+            out,
+            "determinism OK except {} records decided under earlier rules (listed above; their journaled events replay unchanged): {} commands re-executed; invariants OK",
+            v.rules_changed.len(),
+            v.records
+        )
+        .map_err(Failure::output)?;
+    }
     writeln!(
         out,
         "records {}  time {:.3} s (journal check {:.3} s, re-execution {:.3} s = {} records/s)  records/s {}",
@@ -66,7 +97,17 @@ pub fn run(a: &VerifyArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fa
     )
     .map_err(Failure::output)?;
     writeln!(out, "digest {}", v.digest).map_err(Failure::output)?;
-    Ok(())
+    if v.rules_changed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: RULES_CHANGED,
+            message: format!(
+                "{} records were decided under earlier rules (listed on stdout); every other check passed",
+                v.rules_changed.len()
+            ),
+        })
+    }
 }
 
 /// Runs both checks; an `Err` describes the first problem.
@@ -107,6 +148,7 @@ pub fn verify(
     let mut bytes: Vec<u8> = Vec::with_capacity(4096);
     let mut progress = Progress::new("verify", Some(report.records));
     let mut n = 0u64;
+    let mut rules_changed = Vec::new();
     while let Some(rec) = records.next_record()? {
         got.clear();
         let step = process_step(&mut state, &rec.command, rec.ts, &mut got).map_err(|e| {
@@ -125,6 +167,16 @@ pub fn verify(
         }
         let expected = records.events();
         if got.as_slice() != expected {
+            if let Some(change) = classify(&rec.command, expected, &got) {
+                if rules_changed.len() < MAX_RULES_CHANGED {
+                    rules_changed.push((rec.seq, change));
+                    // Go on from the state the journal holds, as replay does.
+                    state = journaled_state(dir, limits, rec.seq)?;
+                    n += 1;
+                    progress.tick(n);
+                    continue;
+                }
+            }
             return Err(divergence(
                 &state,
                 rec.seq,
@@ -169,7 +221,31 @@ pub fn verify(
         digest: state.digest().to_string(),
         journal_secs,
         audit_secs: started.elapsed().as_secs_f64(),
+        rules_changed,
     })
+}
+
+/// The state after applying the journaled events of records 1..=`seq` (what
+/// replay rebuilds; never re-decided).
+fn journaled_state(dir: &std::path::Path, limits: Limits, seq: u64) -> Result<State, Failure> {
+    let mut records = Records::open(dir, 1)?;
+    let mut state = State::new(limits);
+    while let Some(rec) = records.next_record()? {
+        for e in records.events() {
+            keel_engine::apply(&mut state, e).map_err(|err| {
+                Failure::check(format!(
+                    "journal record {} does not apply to the state its predecessors leave: {err}",
+                    rec.seq
+                ))
+            })?;
+        }
+        if rec.seq == seq {
+            return Ok(state);
+        }
+    }
+    Err(Failure::check(format!(
+        "sequence {seq} could not be read back while resynchronising the audit"
+    )))
 }
 
 fn check_invariants(state: &State, seq: u64) -> Result<(), Failure> {
