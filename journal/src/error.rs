@@ -197,9 +197,10 @@ pub enum CorruptionError {
         file: PathBuf,
         /// Byte offset of the damaged frame in `file`.
         offset: u64,
-        /// The first sequence that cannot be trusted: for a record, the
-        /// sequence expected at `offset`; for a commit marker, the first
-        /// sequence of the batch it should commit.
+        /// The sequence expected at `offset` (the frame's own fields are
+        /// not trusted). For a damaged commit marker this is the sequence
+        /// after its batch: the batch's records are intact (their CRCs
+        /// match), and `truncate_at` there commits them with a new marker.
         seq: u64,
         /// Why the frame is invalid, for people to read.
         reason: &'static str,

@@ -10,7 +10,6 @@ use memmap2::Mmap;
 use crate::error::CorruptionError;
 use crate::format::{
     self, Frame, HeaderProblem, SegmentHeader, FORMAT_VERSION, HEADER_LEN, MARKER_LEN,
-    MARKER_WORD,
 };
 use crate::segment;
 
@@ -401,16 +400,10 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
                         break; // a frame cut by the truncation: reported below
                     }
                     // The length word is written, so this is no torn write.
-                    let is_marker = word >> format::KIND_SHIFT == format::KIND_COMMIT
-                        || word == MARKER_WORD;
-                    let seq = match &batch {
-                        Some(b) if is_marker => b.first_seq,
-                        _ => expected,
-                    };
                     return Err(CorruptionError::DamagedFrame {
                         file: e.path.clone(),
                         offset: pos as u64,
-                        seq,
+                        seq: expected,
                         reason,
                     });
                 }
