@@ -43,10 +43,7 @@ pub(crate) fn open_for_writing(
         if e.kind() == std::io::ErrorKind::WouldBlock {
             OpenError::Locked {
                 path: path.to_path_buf(),
-                holder: format!(
-                    "another writer that holds this segment file (it may have reached it through another directory); the journal's LOCK names {}",
-                    segment::lock_holder(path.parent().unwrap_or(Path::new(".")))
-                ),
+                holder: "another writer that holds this segment file (a writer of another directory that reaches the same file through a hard link, or a moved or copied-by-link segment)".into(),
             }
         } else {
             OpenError::io(path, what, e)
