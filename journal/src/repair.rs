@@ -218,6 +218,24 @@ pub fn truncate_at(
     seg.map
         .flush()
         .map_err(io(&stop_seg_path, "syncing segment"))?;
+    drop(seg);
+    if stop_header.version >= 2 {
+        // A version-2 segment is exactly its header's size: bytes someone
+        // appended past it were backed up with the cut; drop them.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&stop_seg_path)
+            .map_err(io(&stop_seg_path, "opening segment"))?;
+        if f.metadata()
+            .map_err(io(&stop_seg_path, "stat of segment"))?
+            .len()
+            > size
+        {
+            f.set_len(size)
+                .and_then(|()| f.sync_all())
+                .map_err(io(&stop_seg_path, "cutting the segment to its size"))?;
+        }
+    }
     segment::sync_dir(dir).map_err(io(dir, "fsync of directory"))?;
     Ok(TruncateReport {
         last_seq: seq.checked_sub(1).filter(|&s| s > 0),

@@ -99,10 +99,13 @@ pub fn map_ro(file: &File) -> io::Result<Mmap> {
     // to change while they are read through it.
     //
     // (1) holds: the map's length is fixed when it is made, and nothing in
-    // the journal shortens a segment file: files are created at full size
-    // (`fallocate`), only grown by re-extension, or unlinked (recovery and
-    // `truncate_at` delete segments; an unlinked file stays valid under
-    // existing mappings).
+    // the journal shortens a segment file below its header's size: files
+    // are created at full size (`fallocate`), only grown by re-extension,
+    // or unlinked (recovery and `truncate_at` delete segments; an unlinked
+    // file stays valid under existing mappings). The one exception is
+    // `truncate_at` cutting bytes that something else appended past a
+    // version-2 segment's size, and it requires that no reader has the
+    // journal open (see below) and drops its own mapping first.
     //
     // (2) does not hold everywhere, so here is exactly when bytes of a
     // mapped segment change, and why that is still sound:
