@@ -198,15 +198,22 @@ impl Drop for Reservation<'_> {
 }
 
 impl Journal {
-    /// Open (or create) the journal in `cfg.dir`, recovering it: a torn tail
-    /// and uncommitted records are dropped (zeroed, and trailing segments
-    /// without committed data deleted) and reported in the
-    /// [`RecoveryReport`]; corruption is refused with
-    /// [`OpenError::Corrupt`], naming file, offset and sequence, and nothing
-    /// is changed. Writing continues after the last committed record.
+    /// Open (or create) the journal in `cfg.dir`, recovering it: what was
+    /// never committed (a torn frame behind a zero length word, records
+    /// after the last commit marker, segments without committed data left
+    /// by an unfinished roll or an uncommitted batch) is dropped and
+    /// reported in the [`RecoveryReport`]; anything else that would end the
+    /// log before what was committed (a segment shorter than its size, a
+    /// roll marker naming a missing segment, a damaged frame even at the
+    /// very end) and all other corruption is refused with
+    /// [`OpenError::Corrupt`], naming file, offset and sequence and the
+    /// `replay repair` command that cuts there, and nothing is changed
+    /// (`FORMAT.md`, "Validation and recovery rules"). Writing continues
+    /// after the last committed record.
     ///
     /// Errors: [`OpenError::Config`] for a bad config, [`OpenError::Locked`]
-    /// if another writer (or [`crate::truncate_at`]) has the journal open,
+    /// if another writer (or [`crate::truncate_at`]) has the journal open
+    /// (naming its pid),
     /// [`OpenError::Io`] for file-system failures (e.g. a full disk when a
     /// segment is preallocated).
     ///
