@@ -155,9 +155,8 @@ pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, Op
             .map_err(|e| OpenError::io(&path, "syncing the zeroed tail", e))?;
     }
     for p in later.iter().rev() {
-        std::fs::remove_file(p).map_err(|err| {
-            OpenError::io(p, "removing a segment without committed data", err)
-        })?;
+        std::fs::remove_file(p)
+            .map_err(|err| OpenError::io(p, "removing a segment without committed data", err))?;
         report.segments_removed += 1;
     }
     if report.segments_removed > 0 {

@@ -383,7 +383,10 @@ pub fn lock_holder(dir: &Path) -> String {
             };
             match started {
                 Some(t) => format!("pid {pid} (started at unix time {t}{me})"),
-                None => format!("pid {pid}{}", if me.is_empty() { "" } else { " (this process)" }),
+                None => format!(
+                    "pid {pid}{}",
+                    if me.is_empty() { "" } else { " (this process)" }
+                ),
             }
         }
         (None, _) => format!(

@@ -387,7 +387,8 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
                             file: e.path.clone(),
                             offset: pos as u64,
                             seq: expected,
-                            reason: "roll marker (the last frame of a segment) followed by valid frames",
+                            reason:
+                                "roll marker (the last frame of a segment) followed by valid frames",
                             valid_after_file: e.path.clone(),
                             valid_after_offset: off as u64,
                         });

@@ -334,7 +334,9 @@ mod reader {
     fn check_seal(b: &[u8], off: usize, room: usize) -> Result<(), String> {
         let word = u32_at(b, off);
         if word != SEAL_WORD {
-            return Err(format!("roll marker word {word:#010x} != {SEAL_WORD:#010x}"));
+            return Err(format!(
+                "roll marker word {word:#010x} != {SEAL_WORD:#010x}"
+            ));
         }
         if off + SEAL_LEN > room {
             return Err("roll marker does not fit".into());
@@ -682,7 +684,8 @@ mod reader {
                 // "the last segment with data: any later segment must hold
                 // no frame (an unfinished roll), else corruption"
                 for later in &segs[i + 1..] {
-                    if later.bytes.len() >= HEADER_LEN + 4 && u32_at(&later.bytes, HEADER_LEN) != 0 {
+                    if later.bytes.len() >= HEADER_LEN + 4 && u32_at(&later.bytes, HEADER_LEN) != 0
+                    {
                         return Err(ReadError::Corruption {
                             file: name,
                             offset: end_of_data,

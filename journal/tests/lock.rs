@@ -86,14 +86,14 @@ fn second_writer_is_refused_naming_the_holder_pid() {
     write(&mut a, 1, 50);
     let me = std::process::id();
     let msg = refused_in_process(d.path());
-    assert!(
-        msg.contains(&format!("is in use by pid {me} ")),
-        "{msg}"
-    );
+    assert!(msg.contains(&format!("is in use by pid {me} ")), "{msg}");
     assert!(msg.contains("stop that process first"), "{msg}");
     let child = second_process(d.path());
     assert!(child.starts_with("LOCKED"), "{child}");
-    assert!(child.contains(&format!("is in use by pid {me} ")), "{child}");
+    assert!(
+        child.contains(&format!("is in use by pid {me} ")),
+        "{child}"
+    );
     write(&mut a, 51, 80);
     drop(a);
     assert_all_there(d.path(), 80);

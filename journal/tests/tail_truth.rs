@@ -150,10 +150,8 @@ fn newest_segment_deleted_is_refused() {
     assert!(s.len() >= 4);
     let newest = s.last().unwrap().clone();
     let prev = s[s.len() - 2].clone();
-    let first_of_newest = format::parse_segment_file_name(
-        newest.file_name().unwrap().to_str().unwrap(),
-    )
-    .unwrap();
+    let first_of_newest =
+        format::parse_segment_file_name(newest.file_name().unwrap().to_str().unwrap()).unwrap();
     std::fs::remove_file(&newest).unwrap();
     let (seal_off, seal) = seal_of(&prev);
     assert_eq!(seal.next_first_seq, first_of_newest);
@@ -223,8 +221,8 @@ fn last_segment_truncated_is_refused() {
                 (*o + len) as u64 <= cut
             })
             .collect();
-        let first = format::parse_segment_file_name(last.file_name().unwrap().to_str().unwrap())
-            .unwrap();
+        let first =
+            format::parse_segment_file_name(last.file_name().unwrap().to_str().unwrap()).unwrap();
         let off = kept.last().map_or(format::HEADER_LEN, |(o, f)| {
             o + match f {
                 Frame::Record { frame_len, .. } => *frame_len,
