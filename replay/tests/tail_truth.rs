@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{p, replay, segments};
 use keel_journal::format::{self, Frame};
@@ -77,7 +77,7 @@ fn frames(path: &Path) -> Vec<(usize, Frame)> {
     out
 }
 
-fn first_seq(path: &PathBuf) -> u64 {
+fn first_seq(path: &Path) -> u64 {
     format::parse_segment_file_name(path.file_name().unwrap().to_str().unwrap()).unwrap()
 }
 
