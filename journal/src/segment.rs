@@ -111,18 +111,19 @@ pub fn map_ro(file: &File) -> io::Result<Mmap> {
     // mapped segment change, and why that is still sound:
     // * The live writer (one per journal and per segment file, by the
     //   directory flock and the segment flock, see `lock` and `map_mut`)
-    //   writes only at
-    //   or after its append position, i.e. into frames whose length word is
+    //   writes only at or after its append position, i.e. into frames
+    //   (records, commit markers, the roll marker) whose length word is
     //   still 0; it stores the word last, with Release, and never writes a
     //   frame again once it is published. The header is written before the
     //   segment gets its `.seg` name. `Reader` reads a frame's bytes only
     //   after an Acquire load of its word returned non-zero, so a live
     //   writer never changes bytes a `Reader` reads.
     // * `Journal::open` (recovery) runs with the directory lock held and
-    //   locks each segment it writes, so no writer is
-    //   running, and zeroes only bytes after the last valid commit marker
-    //   (a torn tail and records of a batch the previous writer never
-    //   committed); then the new writer appends over them. Recovery never
+    //   locks each segment it writes, so no writer is running, and zeroes
+    //   only bytes after the last valid commit marker, in its segment and
+    //   in the later segments it then deletes (a torn frame, records of a
+    //   batch the previous writer never committed, a roll marker naming a
+    //   segment it deletes); then the new writer appends over them. Recovery never
     //   changes committed bytes, so no record a `Reader` returns, or has
     //   lent out as a `RecordRef`, changes. But a `Reader` that was
     //   following the previous writer may have read those uncommitted
@@ -142,13 +143,11 @@ pub fn map_ro(file: &File) -> io::Result<Mmap> {
     //   expects (the one case not detected).
     // * `truncate_at` runs with the directory lock held and rewrites
     //   committed bytes in place (zeroes the cut, writes a new marker). The
-    //   lock cannot keep
-    //   readers out, so its documented precondition is that no reader has
-    //   the journal open.
+    //   lock cannot keep readers out, so its documented precondition is
+    //   that no reader has the journal open.
     // * The full scan (`verify::scan`) reads every byte with plain loads.
     //   `open` and `truncate_at` scan under the directory lock and drop the
-    //   scan's maps
-    //   before changing anything, so their scans see no change. The public
+    //   scan's maps before changing anything, so their scans see no change. The public
     //   `verify` takes no lock: run on a journal a writer has open, it reads
     //   bytes that are still being written, and its result is unreliable
     //   (documented there).
