@@ -70,7 +70,7 @@ fn run(dir: PathBuf, size: u64, ready: SyncSender<Prepared>, retire: Receiver<Se
         n += 1;
         let path = dir.join(format!("next-{}-{n}{PREP_SUFFIX}", std::process::id()));
         let prepared = segment::create(&path, size).map_err(|e| {
-            format!("preparing segment {} ({size} bytes): {e}; free disk space or lower segment_size_bytes", path.display())
+            format!("preparing segment {} ({size} bytes): {e}; free disk space or use smaller segments (keel config: journal.segment_size_mib; JournalConfig::segment_size_bytes)", path.display())
         });
         let failed = prepared.is_err();
         while let Ok(old) = retire.try_recv() {
