@@ -6,7 +6,23 @@
 //! file; sequences are record sequence numbers (the first record is 1).
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The journal directory of a segment file (its parent; `.` if none).
+fn journal_dir(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The `replay repair` command that cuts the journal holding `file` at `seq`.
+fn repair_cmd(file: &Path, seq: u64) -> String {
+    format!(
+        "replay repair {} --truncate-at {seq}",
+        journal_dir(file).display()
+    )
+}
 
 /// The on-disk journal is damaged (or not a journal). Names the file, the
 /// byte offset inside it and, when known, the sequence expected there.
@@ -18,7 +34,8 @@ use std::path::PathBuf;
 /// [`CorruptionError::file`] and [`CorruptionError::offset`] give the
 /// location without matching on the variant. Where a variant names a
 /// sequence `seq`, everything from `seq` on cannot be trusted and
-/// [`crate::truncate_at`] at `seq` (`replay repair DIR --truncate-at SEQ`)
+/// [`crate::truncate_at`] at `seq` (`replay repair DIR --truncate-at SEQ`,
+/// which every such message spells out with the journal's directory)
 /// cuts history there, keeping a backup of what it cuts. The rules that
 /// tell corruption from a torn tail are in `FORMAT.md`, "Validation and
 /// recovery rules".
@@ -56,7 +73,7 @@ pub enum CorruptionError {
     /// or first sequence is not the one that must follow the previous
     /// segment (a segment was deleted, or a foreign file put in its place).
     /// Restore the missing segment, or cut history at `expected_seq`.
-    #[error("{}: segment missing before this file: expected segment index {expected_index} starting at sequence {expected_seq}, found index {found_index} starting at sequence {found_seq}; restore the missing segment or run `replay repair DIR --truncate-at {expected_seq}`", file.display())]
+    #[error("{}: segment missing before this file: expected segment index {expected_index} starting at sequence {expected_seq}, found index {found_index} starting at sequence {found_seq}; restore the missing segment or run `{repair}`", file.display(), repair = repair_cmd(file, *expected_seq))]
     MissingSegment {
         /// The segment file whose header does not fit.
         file: PathBuf,
@@ -87,7 +104,7 @@ pub enum CorruptionError {
     /// last commit marker before it: history before this segment was
     /// edited, or the segment comes from another journal. Cut history at
     /// `seq`.
-    #[error("{}: header chain does not match the chain of the last commit before it (offset 0, next sequence {seq}); history was edited or a segment replaced; run `replay repair DIR --truncate-at {seq}`", file.display())]
+    #[error("{}: header chain does not match the chain of the last commit before it (offset 0, next sequence {seq}); history was edited or a segment replaced; run `{repair}`", file.display(), repair = repair_cmd(file, *seq))]
     HeaderChainMismatch {
         /// The segment file.
         file: PathBuf,
@@ -100,7 +117,7 @@ pub enum CorruptionError {
     /// `valid_after_offset` of `valid_after_file`. Since valid data comes
     /// after it, this is corruption, not a torn last write. Cut history at
     /// `seq`.
-    #[error("{} offset {offset}: invalid frame ({reason}) where sequence {seq} was expected, followed by valid data at offset {valid_after_offset} of {} (corruption, not a torn tail); run `replay repair DIR --truncate-at {seq}` to cut history there", file.display(), valid_after_file.display())]
+    #[error("{} offset {offset}: invalid frame ({reason}) where sequence {seq} was expected, followed by valid data at offset {valid_after_offset} of {} (corruption, not a torn tail); restore the damaged file from a replica or backup, or run `{repair}` to cut history there", file.display(), valid_after_file.display(), repair = repair_cmd(file, *seq))]
     InvalidFrame {
         /// The segment file holding the invalid frame.
         file: PathBuf,
@@ -119,7 +136,7 @@ pub enum CorruptionError {
     },
     /// A valid record at `offset` of `file` has sequence `found` where
     /// `seq` was expected (a gap or a repeat). Cut history at `seq`.
-    #[error("{} offset {offset}: sequence {found} where {seq} was expected (gap or repeat); run `replay repair DIR --truncate-at {seq}`", file.display())]
+    #[error("{} offset {offset}: sequence {found} where {seq} was expected (gap or repeat); run `{repair}`", file.display(), repair = repair_cmd(file, *seq))]
     SequenceGap {
         /// The segment file.
         file: PathBuf,
@@ -133,7 +150,7 @@ pub enum CorruptionError {
     /// The commit marker at `offset` of `file` does not cover exactly the
     /// records of the batch it ends (or there is no batch for it to end).
     /// Cut history at `seq`.
-    #[error("{} offset {offset}: commit marker covers sequences {marker_first}..={marker_last} but the batch holds {seq}..={batch_last}; run `replay repair DIR --truncate-at {seq}`", file.display())]
+    #[error("{} offset {offset}: commit marker covers sequences {marker_first}..={marker_last} but the batch holds {seq}..={batch_last}; run `{repair}`", file.display(), repair = repair_cmd(file, *seq))]
     MarkerMismatch {
         /// The segment file.
         file: PathBuf,
@@ -156,7 +173,7 @@ pub enum CorruptionError {
     /// from the one in its commit marker at `offset` of `file`: some byte of
     /// the batch (or the marker's chain) was edited and its CRC fixed up to
     /// match, or the CRC would have caught it. Cut history at `seq`.
-    #[error("{} offset {offset}: hash chain mismatch for the commit batch of sequences {seq}..={last_seq} (some byte of that batch was edited); run `replay repair DIR --truncate-at {seq}`", file.display())]
+    #[error("{} offset {offset}: hash chain mismatch for the commit batch of sequences {seq}..={last_seq} (some byte of that batch was edited); run `{repair}`", file.display(), repair = repair_cmd(file, *seq))]
     ChainMismatch {
         /// The segment file holding the commit marker.
         file: PathBuf,
@@ -167,12 +184,68 @@ pub enum CorruptionError {
         /// Last sequence of the batch.
         last_seq: u64,
     },
+    /// The frame at `offset` of `file` is invalid although its length word
+    /// is written (non-zero): a damaged record, commit marker or roll
+    /// marker. The writer stores a frame's length word last, so a frame the
+    /// writer was still writing when its process died has a zero word; a
+    /// non-zero one means the bytes were changed after they were written,
+    /// and the frame is refused, never dropped as a torn tail, even when it
+    /// is the last one. Restore the file, or cut history at `seq`.
+    #[error("{} offset {offset}: damaged frame ({reason}) where sequence {seq} was expected; its length word is written, so this is not a torn write but data changed after it was written (committed records may be lost); restore the file from a replica or backup, or run `{repair}` to cut history there", file.display(), repair = repair_cmd(file, *seq))]
+    DamagedFrame {
+        /// The segment file.
+        file: PathBuf,
+        /// Byte offset of the damaged frame in `file`.
+        offset: u64,
+        /// The sequence expected at `offset` (the frame's own fields are
+        /// not trusted). For a damaged commit marker this is the sequence
+        /// after its batch: the batch's records are intact (their CRCs
+        /// match), and `truncate_at` there commits them with a new marker.
+        seq: u64,
+        /// Why the frame is invalid, for people to read.
+        reason: &'static str,
+    },
+    /// A segment of format version 2 (or later) is not the size its header
+    /// says it was preallocated to. The writer creates every segment at
+    /// full size and never shortens one, so the file was truncated (or
+    /// extended) by something else, and committed records from `offset`
+    /// on may be lost. `offset` is where the data read from the file ends,
+    /// `seq` the sequence expected there.
+    #[error("{}: segment file is {len} bytes but its header says it was preallocated to {size} bytes: it was cut (or extended) after it was written, not torn; data from offset {offset} (sequence {seq}) on may be lost. Restore the file from a replica or backup, or run `{repair}` to cut history there", file.display(), repair = repair_cmd(file, *seq))]
+    SegmentSizeMismatch {
+        /// The segment file.
+        file: PathBuf,
+        /// Byte offset where the data read from the file ends.
+        offset: u64,
+        /// The sequence expected at `offset`.
+        seq: u64,
+        /// The file's actual length in bytes.
+        len: u64,
+        /// The size in its header (`segment_size`).
+        size: u64,
+    },
+    /// `file` ends with a roll marker (at `offset`) naming its successor,
+    /// `successor`, which starts at sequence `seq`, but that segment is not
+    /// in the directory: it was deleted or renamed, and every record from
+    /// `seq` on (and the commit of a batch that spans the roll) may be
+    /// lost. Restore the segment, or cut history at `seq`.
+    #[error("{} offset {offset}: roll marker names the next segment {} (first sequence {seq}), which is missing: it was deleted or renamed, and committed records from sequence {seq} on may be lost. Restore that file, or run `{repair}` to cut history there", file.display(), successor.display(), repair = repair_cmd(file, *seq))]
+    MissingSuccessor {
+        /// The segment file holding the roll marker.
+        file: PathBuf,
+        /// Byte offset of the roll marker in `file`.
+        offset: u64,
+        /// First sequence of the missing segment.
+        seq: u64,
+        /// The path the missing segment should have.
+        successor: PathBuf,
+    },
     /// A [`crate::Reader`] or [`crate::Tailer`] met an invalid frame at
     /// `offset` of `file`. A reader does not scan ahead, so it cannot tell a
     /// torn last write (which [`crate::Journal::open`] drops) from
     /// corruption: run [`crate::verify`] (`replay verify DIR`) to classify
     /// it.
-    #[error("{} offset {offset}: invalid frame ({reason}) where sequence {seq} was expected; run `replay verify DIR` to classify it (torn tail vs corruption)", file.display())]
+    #[error("{} offset {offset}: invalid frame ({reason}) where sequence {seq} was expected; run `replay verify {}` to classify it (torn tail vs corruption)", file.display(), journal_dir(file).display())]
     BadFrame {
         /// The segment file.
         file: PathBuf,
@@ -207,6 +280,9 @@ impl CorruptionError {
             CorruptionError::MissingSegment { expected_seq, .. } => Some(*expected_seq),
             CorruptionError::HeaderChainMismatch { seq, .. }
             | CorruptionError::InvalidFrame { seq, .. }
+            | CorruptionError::DamagedFrame { seq, .. }
+            | CorruptionError::SegmentSizeMismatch { seq, .. }
+            | CorruptionError::MissingSuccessor { seq, .. }
             | CorruptionError::BadFrame { seq, .. }
             | CorruptionError::SequenceGap { seq, .. }
             | CorruptionError::MarkerMismatch { seq, .. }
@@ -226,6 +302,9 @@ impl CorruptionError {
             | CorruptionError::NameMismatch { file, .. }
             | CorruptionError::HeaderChainMismatch { file, .. }
             | CorruptionError::InvalidFrame { file, .. }
+            | CorruptionError::DamagedFrame { file, .. }
+            | CorruptionError::SegmentSizeMismatch { file, .. }
+            | CorruptionError::MissingSuccessor { file, .. }
             | CorruptionError::BadFrame { file, .. }
             | CorruptionError::SequenceGap { file, .. }
             | CorruptionError::MarkerMismatch { file, .. }
@@ -240,6 +319,9 @@ impl CorruptionError {
     pub fn offset(&self) -> Option<u64> {
         match self {
             CorruptionError::InvalidFrame { offset, .. }
+            | CorruptionError::DamagedFrame { offset, .. }
+            | CorruptionError::SegmentSizeMismatch { offset, .. }
+            | CorruptionError::MissingSuccessor { offset, .. }
             | CorruptionError::BadFrame { offset, .. }
             | CorruptionError::SequenceGap { offset, .. }
             | CorruptionError::MarkerMismatch { offset, .. }
@@ -292,12 +374,19 @@ pub enum OpenError {
         source: io::Error,
     },
     /// Another [`crate::Journal`] (in this or another process) or a running
-    /// [`crate::truncate_at`] holds the exclusive lock on `path/LOCK`. A
-    /// journal has one writer at a time; readers need no lock.
-    #[error("{}: another writer holds the journal lock; only one writer may open a journal", path.display())]
+    /// [`crate::truncate_at`] holds the journal's single-writer lock: the
+    /// exclusive `flock` on the journal directory itself (removing or
+    /// renaming `LOCK` does not release it), or on the segment file that
+    /// would be written. A journal has one writer at a time; readers need
+    /// no lock.
+    #[error("journal {} is in use by {holder} (another keel is writing it); stop that process first: only one writer may open a journal (readers need no lock)", path.display())]
     Locked {
-        /// The journal directory.
+        /// The journal directory (or, if a segment file was found locked,
+        /// that file).
         path: PathBuf,
+        /// Who holds the lock, as its `LOCK` file names it (pid and start
+        /// time), or what is known when that file is gone.
+        holder: String,
     },
     /// Recovery found corruption and refused to open the journal; nothing
     /// was changed. See [`CorruptionError`] for what to do.
@@ -442,10 +531,13 @@ pub enum RepairError {
         source: io::Error,
     },
     /// A writer ([`crate::Journal`]) or another repair holds the journal's
-    /// `LOCK`; stop it before repairing. Nothing was changed.
-    #[error("{}: another writer holds the journal lock; stop it before repairing", path.display())]
+    /// single-writer lock (see [`OpenError::Locked`]); stop it before
+    /// repairing. Nothing was changed.
+    #[error("journal {} is in use by {holder} (a keel is writing it); stop that process before repairing", path.display())]
     Locked {
-        /// The journal directory.
+        /// The journal directory (or the locked segment file).
         path: PathBuf,
+        /// Who holds the lock, as its `LOCK` file names it.
+        holder: String,
     },
 }

@@ -12,8 +12,14 @@
 
 /// Segment file magic, the first 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"KEELJRNL";
-/// The only format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes into every new segment header.
+/// Version 2 adds the roll marker ([`SealMarker`]) and the rule that a
+/// segment file is exactly its header's `segment_size` long; see FORMAT.md.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this crate still reads (and continues: a
+/// version-1 segment keeps its version-1 rules, new segments are
+/// [`FORMAT_VERSION`]).
+pub const OLDEST_READ_VERSION: u32 = 1;
 /// File name suffix of a segment (`NNNNNNNNNNNNNNNNNNNN.seg`).
 pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Digits of the zero-padded first sequence in a segment file name.
@@ -22,8 +28,12 @@ pub const SEGMENT_NAME_DIGITS: usize = 20;
 /// part of the journal: readers ignore them and [`crate::Journal::open`]
 /// deletes them.
 pub const PREP_SUFFIX: &str = ".prep";
-/// Lock file taken (flock, exclusive) by the single writer and by
-/// [`crate::truncate_at`]. Readers do not take it.
+/// Informational lock file: the single writer (and [`crate::truncate_at`])
+/// writes its pid and start time here after taking the exclusive `flock` on
+/// the journal directory itself, which is the lock that counts (removing or
+/// renaming this file does not release it). It also holds an exclusive
+/// `flock` on this file, which keeps out older builds that lock only it.
+/// Readers take no lock.
 pub const LOCK_FILE: &str = "LOCK";
 
 // ---- segment header -------------------------------------------------------
@@ -97,6 +107,8 @@ pub const LEN_MASK: u32 = (1 << KIND_SHIFT) - 1;
 pub const KIND_RECORD: u32 = 0b01;
 /// Kind tag of a commit marker frame.
 pub const KIND_COMMIT: u32 = 0b10;
+/// Kind tag of a roll marker frame ([`SealMarker`], format version 2).
+pub const KIND_SEAL: u32 = 0b11;
 /// Largest payload the format can express, in bytes (2^30 - 1).
 pub const MAX_PAYLOAD_LEN: u32 = LEN_MASK;
 
@@ -139,6 +151,34 @@ pub const MARKER_LEN: usize = CM_CHAIN_OFFSET + CHAIN_LEN;
 pub const MARKER_WORD: u32 =
     (KIND_COMMIT << KIND_SHIFT) | (MARKER_LEN - CM_FIRST_SEQ_OFFSET) as u32;
 const _: () = assert!(MARKER_LEN % FRAME_ALIGN == 0);
+
+// roll marker frame (format version 2)
+/// Offset of a roll marker's CRC (u32, CRC32C of marker bytes
+/// `SEAL_NEXT_SEQ_OFFSET..SEAL_LEN`).
+pub const SEAL_CRC_OFFSET: usize = WORD_OFFSET + WORD_LEN;
+/// Length of a roll marker's CRC, in bytes.
+pub const SEAL_CRC_LEN: usize = 4;
+/// Offset of the successor's first sequence (u64): the `first_seq` of the
+/// segment that follows, i.e. the sequence after the last record written
+/// before the roll marker.
+pub const SEAL_NEXT_SEQ_OFFSET: usize = SEAL_CRC_OFFSET + SEAL_CRC_LEN;
+/// Length of the successor's first sequence, in bytes.
+pub const SEAL_NEXT_SEQ_LEN: usize = 8;
+/// Offset of the successor's segment index (u64).
+pub const SEAL_NEXT_INDEX_OFFSET: usize = SEAL_NEXT_SEQ_OFFSET + SEAL_NEXT_SEQ_LEN;
+/// Length of the successor's segment index, in bytes.
+pub const SEAL_NEXT_INDEX_LEN: usize = 8;
+/// Offset of the chain value the successor's header carries as
+/// `prev_chain` ([`CHAIN_LEN`] bytes): the chain of the last commit marker
+/// before the roll marker.
+pub const SEAL_CHAIN_OFFSET: usize = SEAL_NEXT_INDEX_OFFSET + SEAL_NEXT_INDEX_LEN;
+/// Total roll marker length in bytes (56). The writer keeps this many bytes
+/// free at the end of every segment, so a roll marker always fits.
+pub const SEAL_LEN: usize = SEAL_CHAIN_OFFSET + CHAIN_LEN;
+/// The exact length word of every roll marker (`0xC000_0030`: kind
+/// [`KIND_SEAL`], length 48 = the bytes after the word and CRC).
+pub const SEAL_WORD: u32 = (KIND_SEAL << KIND_SHIFT) | (SEAL_LEN - SEAL_NEXT_SEQ_OFFSET) as u32;
+const _: () = assert!(SEAL_LEN % FRAME_ALIGN == 0);
 const _: () = assert!(REC_HEADER_LEN % FRAME_ALIGN == 0);
 
 /// Segment sizes (in bytes) must be a multiple of this.
@@ -210,6 +250,10 @@ pub fn get_u64(b: &[u8], off: usize) -> u64 {
 /// writes them and [`Self::decode`] checks them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Format version of this segment: [`FORMAT_VERSION`] for every segment
+    /// this crate creates; [`OLDEST_READ_VERSION`]`..=`[`FORMAT_VERSION`]
+    /// when decoded. It says which segment-level rules apply (FORMAT.md).
+    pub version: u32,
     /// Segment index: the segment's position in name order, 0 for the first.
     pub index: u64,
     /// Sequence of the first record that belongs in this segment (the
@@ -242,7 +286,8 @@ pub enum HeaderProblem {
         /// CRC32C computed over bytes `0..HEADER_CRC_OFFSET`.
         computed: u32,
     },
-    /// The format version is not [`FORMAT_VERSION`] (checked before the
+    /// The format version is not one this build reads
+    /// ([`OLDEST_READ_VERSION`]`..=`[`FORMAT_VERSION`]; checked before the
     /// CRC, since another version may lay its header out differently).
     UnknownVersion(u32),
 }
@@ -264,7 +309,7 @@ impl std::fmt::Display for HeaderProblem {
             HeaderProblem::UnknownVersion(v) => {
                 write!(
                     f,
-                    "unknown format version {v} (this build reads version {FORMAT_VERSION})"
+                    "unknown format version {v} (this build reads versions {OLDEST_READ_VERSION} to {FORMAT_VERSION})"
                 )
             }
         }
@@ -272,15 +317,15 @@ impl std::fmt::Display for HeaderProblem {
 }
 
 impl SegmentHeader {
-    /// Encode into `out[..HEADER_LEN]`, with magic, [`FORMAT_VERSION`],
-    /// zeroed reserved fields and the header CRC. Panics if `out` is shorter
-    /// than [`HEADER_LEN`].
+    /// Encode into `out[..HEADER_LEN]`, with magic, `self.version`, zeroed
+    /// reserved fields and the header CRC. Panics if `out` is shorter than
+    /// [`HEADER_LEN`].
     pub fn encode(&self, out: &mut [u8]) {
         let out = &mut out[..HEADER_LEN];
         out.fill(0);
         out[MAGIC_OFFSET..MAGIC_OFFSET + MAGIC_LEN].copy_from_slice(&MAGIC);
         out[VERSION_OFFSET..VERSION_OFFSET + VERSION_LEN]
-            .copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+            .copy_from_slice(&self.version.to_le_bytes());
         out[SEGMENT_INDEX_OFFSET..SEGMENT_INDEX_OFFSET + SEGMENT_INDEX_LEN]
             .copy_from_slice(&self.index.to_le_bytes());
         out[FIRST_SEQ_OFFSET..FIRST_SEQ_OFFSET + FIRST_SEQ_LEN]
@@ -309,7 +354,7 @@ impl SegmentHeader {
         // Version before CRC: a later version may lay its header out
         // differently, and must be reported as such, not as a bad CRC.
         let version = get_u32(b, VERSION_OFFSET);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(HeaderProblem::UnknownVersion(version));
         }
         let stored = get_u32(b, HEADER_CRC_OFFSET);
@@ -322,6 +367,7 @@ impl SegmentHeader {
         let wv = &b[WRITER_VERSION_OFFSET..WRITER_VERSION_OFFSET + WRITER_VERSION_LEN];
         let end = wv.iter().position(|&c| c == 0).unwrap_or(wv.len());
         Ok(SegmentHeader {
+            version,
             index: get_u64(b, SEGMENT_INDEX_OFFSET),
             first_seq: get_u64(b, FIRST_SEQ_OFFSET),
             segment_size: get_u64(b, SEGMENT_SIZE_OFFSET),
@@ -379,6 +425,56 @@ impl CommitMarker {
     }
 }
 
+/// Decoded roll marker (format version 2): the last frame of a segment that
+/// has a successor, written when the writer switches to that successor,
+/// after the successor file exists (and, under [`crate::Durability::Batch`],
+/// is durable). It names the successor, so recovery knows one must exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealMarker {
+    /// `first_seq` of the successor segment.
+    pub next_first_seq: u64,
+    /// Segment index of the successor segment.
+    pub next_index: u64,
+    /// The successor header's `prev_chain`: the chain of the last commit
+    /// marker before this roll marker (32 zero bytes if none).
+    pub chain: [u8; 32],
+}
+
+impl SealMarker {
+    /// Encode everything but the length word into `out[..SEAL_LEN]`; the
+    /// caller stores [`SEAL_WORD`] at [`WORD_OFFSET`] last. Panics if `out`
+    /// is shorter than [`SEAL_LEN`].
+    pub fn encode_body(&self, out: &mut [u8]) {
+        let out = &mut out[..SEAL_LEN];
+        out[SEAL_NEXT_SEQ_OFFSET..SEAL_NEXT_SEQ_OFFSET + SEAL_NEXT_SEQ_LEN]
+            .copy_from_slice(&self.next_first_seq.to_le_bytes());
+        out[SEAL_NEXT_INDEX_OFFSET..SEAL_NEXT_INDEX_OFFSET + SEAL_NEXT_INDEX_LEN]
+            .copy_from_slice(&self.next_index.to_le_bytes());
+        out[SEAL_CHAIN_OFFSET..SEAL_CHAIN_OFFSET + CHAIN_LEN].copy_from_slice(&self.chain);
+        let crc = crc32c::crc32c(&out[SEAL_NEXT_SEQ_OFFSET..SEAL_LEN]);
+        out[SEAL_CRC_OFFSET..SEAL_CRC_OFFSET + SEAL_CRC_LEN].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decode the roll marker at the start of `b`; `None` if `b` is shorter
+    /// than [`SEAL_LEN`], its word is not [`SEAL_WORD`] or its CRC does not
+    /// match.
+    pub fn decode(b: &[u8]) -> Option<SealMarker> {
+        if b.len() < SEAL_LEN || get_u32(b, WORD_OFFSET) != SEAL_WORD {
+            return None;
+        }
+        if crc32c::crc32c(&b[SEAL_NEXT_SEQ_OFFSET..SEAL_LEN]) != get_u32(b, SEAL_CRC_OFFSET) {
+            return None;
+        }
+        let mut chain = [0u8; 32];
+        chain.copy_from_slice(&b[SEAL_CHAIN_OFFSET..SEAL_CHAIN_OFFSET + CHAIN_LEN]);
+        Some(SealMarker {
+            next_first_seq: get_u64(b, SEAL_NEXT_SEQ_OFFSET),
+            next_index: get_u64(b, SEAL_NEXT_INDEX_OFFSET),
+            chain,
+        })
+    }
+}
+
 /// A frame as parsed from bytes (no context checks such as expected sequence).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame {
@@ -397,6 +493,8 @@ pub enum Frame {
     },
     /// A commit marker with a valid CRC and `0 < first_seq <= last_seq`.
     Commit(CommitMarker),
+    /// A roll marker with a valid CRC (not checked against the segment).
+    Seal(SealMarker),
     /// Anything else: why it is invalid.
     Invalid(&'static str),
 }
@@ -441,6 +539,18 @@ pub fn parse_frame(buf: &[u8], off: usize, word: u32) -> Frame {
             Some(_) => Frame::Invalid("commit marker with first_seq > last_seq"),
             None => Frame::Invalid("commit marker crc mismatch"),
         }
+    } else if word == SEAL_WORD {
+        if off + SEAL_LEN > buf.len() {
+            return Frame::Invalid("roll marker extends past the end of the segment");
+        }
+        match SealMarker::decode(&buf[off..off + SEAL_LEN]) {
+            Some(s) => Frame::Seal(s),
+            None => Frame::Invalid("roll marker crc mismatch"),
+        }
+    } else if kind == KIND_COMMIT {
+        Frame::Invalid("commit marker with a wrong length word")
+    } else if kind == KIND_SEAL {
+        Frame::Invalid("roll marker with a wrong length word")
     } else {
         Frame::Invalid("unknown frame kind in length word")
     }
@@ -459,7 +569,8 @@ pub fn plain_word(buf: &[u8], off: usize) -> u32 {
 }
 
 /// Scan 8-aligned offsets in `[from, buf.len())` (`from` rounded up) for
-/// any valid frame (record or commit marker), ignoring expected sequences.
+/// any valid frame (record, commit marker or roll marker), ignoring
+/// expected sequences.
 /// Returns the offset of the first one.
 pub fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<usize> {
     let mut off = align8(from);
@@ -468,7 +579,7 @@ pub fn find_valid_frame_after(buf: &[u8], from: usize) -> Option<usize> {
         if w != 0
             && matches!(
                 parse_frame(buf, off, w),
-                Frame::Record { .. } | Frame::Commit(_)
+                Frame::Record { .. } | Frame::Commit(_) | Frame::Seal(_)
             )
         {
             return Some(off);
@@ -512,6 +623,7 @@ mod tests {
     #[test]
     fn header_roundtrip_and_crc() {
         let h = SegmentHeader {
+            version: FORMAT_VERSION,
             index: 3,
             first_seq: 77,
             segment_size: 65536,

@@ -5,13 +5,19 @@
 //! CRC32C-protected and grouped into commit batches; each batch ends with a
 //! commit marker holding a BLAKE3 hash chain over every record byte of
 //! history. Only committed records are ever visible to readers; recovery
-//! drops a torn tail and uncommitted records and refuses corruption. The
-//! byte layout is in `FORMAT.md` (mirrored by the constants in [`mod@format`]).
+//! drops only what was never committed (a frame whose length word was never
+//! written, records after the last commit marker, an unfinished segment
+//! roll) and refuses everything else that would end the log early (a
+//! truncated or missing segment, a damaged frame), naming file, offset and
+//! sequence. The byte layout is in `FORMAT.md` (mirrored by the constants
+//! in [`mod@format`]).
 //!
 //! # Writing
 //!
 //! A journal is a directory. [`Journal::open`] opens or creates it, takes
-//! the directory's `LOCK` (one writer at a time) and recovers it, returning
+//! its single-writer lock (an exclusive flock on the directory itself, so
+//! one writer at a time however `LOCK` or the segments are removed or
+//! renamed; the refusal names the holder's pid) and recovers it, returning
 //! a [`RecoveryReport`]. [`Journal::append`] copies a payload in;
 //! [`Journal::reserve`] hands out space in the mapped segment to serialize
 //! into directly ([`Reservation::seal`] finishes the record). Appended

@@ -59,6 +59,9 @@ struct Current {
     map: Mmap,
     first_seq: u64,
     index: u64,
+    /// Format version of the segment (version 2 ends a segment that has a
+    /// successor with a roll marker).
+    version: u32,
 }
 
 /// Iterator over committed records starting at a sequence. `next()` returning
@@ -167,7 +170,7 @@ fn load_word(map: &Mmap, off: usize) -> u32 {
 }
 
 fn map_segment(path: &Path) -> Result<Option<Mmap>, ReadError> {
-    let file = match File::open(path) {
+    let file: File = match segment::open_ro(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -283,6 +286,7 @@ impl Reader {
             map,
             first_seq: h.first_seq,
             index: h.index,
+            version: h.version,
         });
         Ok(())
     }
@@ -386,8 +390,13 @@ impl Reader {
             return self.next_segment();
         }
         let word = load_word(&cur.map, pos);
+        if word == 0 && cur.version >= 2 {
+            // Version 2: a segment with a successor ends with a roll marker,
+            // so a zero word is the end of what is written now.
+            return Ok(load_word(&cur.map, pos) != 0);
+        }
         if word == 0 {
-            // End of data here. If the next segment exists the writer has
+            // Version 1: end of data here. If the next segment exists the writer has
             // rolled, but re-check this word after seeing it (no lost record).
             if cur.first_seq == self.expected {
                 // No record here yet: the writer cannot have rolled.
@@ -473,6 +482,34 @@ impl Reader {
                 self.ready_chain = m.chain;
                 self.pos += MARKER_LEN;
                 Ok(true)
+            }
+            Frame::Seal(s) => {
+                let file = cur.path.clone();
+                if s.next_first_seq != self.expected || s.next_index != cur.index + 1 {
+                    return Err(CorruptionError::BadFrame {
+                        file,
+                        offset: pos as u64,
+                        seq: self.expected,
+                        reason: "roll marker does not match the segment it ends",
+                    }
+                    .into());
+                }
+                // The writer installs the successor before writing the roll
+                // marker that names it, so it exists now.
+                let path = self.dir.join(format::segment_file_name(s.next_first_seq));
+                match map_segment(&path)? {
+                    Some(map) => {
+                        self.enter(path, map, Some(self.expected))?;
+                        Ok(true)
+                    }
+                    None => Err(CorruptionError::MissingSuccessor {
+                        file,
+                        offset: pos as u64,
+                        seq: s.next_first_seq,
+                        successor: path,
+                    }
+                    .into()),
+                }
             }
             Frame::Invalid(reason) => Err(CorruptionError::BadFrame {
                 file: cur.path.clone(),

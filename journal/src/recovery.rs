@@ -1,7 +1,7 @@
-//! Recovery at open: validate everything, drop a torn tail and uncommitted
-//! records, refuse corruption.
+//! Recovery at open: validate everything, drop a torn frame, uncommitted
+//! records and empty leftover segments, refuse corruption.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::OpenError;
 use crate::format::{self, SegmentHeader, HEADER_LEN};
@@ -26,8 +26,29 @@ pub struct RecoveryReport {
     pub torn_tail_bytes: u64,
     /// Valid records after the last commit marker that were dropped.
     pub uncommitted_records_dropped: u64,
-    /// Trailing segment files removed (they held no committed data).
+    /// Trailing segment files removed (they held no committed data: the
+    /// rest of an uncommitted batch, or an empty segment a writer created
+    /// before it died, without writing the roll marker naming it).
     pub segments_removed: usize,
+}
+
+/// Open a segment for writing, turning "another writer holds it" into
+/// [`OpenError::Locked`].
+pub(crate) fn open_for_writing(
+    path: &Path,
+    size: u64,
+    what: &str,
+) -> Result<SegmentMut, OpenError> {
+    segment::open_existing_mut(path, size).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            OpenError::Locked {
+                path: path.to_path_buf(),
+                holder: "another writer that holds this segment file (a writer of another directory that reaches the same file through a hard link, or a moved or copied-by-link segment)".into(),
+            }
+        } else {
+            OpenError::io(path, what, e)
+        }
+    })
 }
 
 pub(crate) struct Recovered {
@@ -49,6 +70,7 @@ pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, Op
             OpenError::io(&prep, "creating the first segment (fallocate + mmap)", e)
         })?;
         let header = SegmentHeader {
+            version: format::FORMAT_VERSION,
             index: 0,
             first_seq: 1,
             segment_size: new_segment_size,
@@ -93,14 +115,38 @@ pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, Op
         segments_removed: 0,
     };
     let path = seg_info.path.clone();
+    // Version 2: the scan checked that the file is exactly its header's
+    // size. Version 1: re-extend a file that is shorter than its header
+    // says (version 1 allowed that).
     let size = seg_info
         .header
         .segment_size
         .max(seg_info.bytes().len() as u64);
     let segment_index = seg_info.header.index;
+    // Every segment file after the end segment holds no committed data.
+    let later: Vec<PathBuf> = entries
+        .iter()
+        .skip(end_seg + 1)
+        .map(|e| e.path.clone())
+        .collect();
     drop(scan.segments);
-    let mut segment = segment::open_existing_mut(&path, size)
-        .map_err(|e| OpenError::io(&path, "opening the last segment for writing", e))?;
+    // Order matters if this is interrupted (FORMAT.md, "Recovery"): first
+    // empty the later segments, then cut the end segment (which may remove
+    // the roll marker naming the next one), then delete the later
+    // segments. At every step the journal still opens to the same result:
+    // a roll marker always names an existing segment, and no data lies
+    // behind a segment end without one.
+    for p in &later {
+        let mut seg = open_for_writing(p, 0, "opening a segment without committed data")?;
+        let end = format::nonzero_end(&seg.map, HEADER_LEN);
+        if end > HEADER_LEN {
+            seg.map[HEADER_LEN..end].fill(0);
+            seg.map
+                .flush_range(HEADER_LEN, end - HEADER_LEN)
+                .map_err(|e| OpenError::io(p, "syncing an emptied segment", e))?;
+        }
+    }
+    let mut segment = open_for_writing(&path, size, "opening the last segment for writing")?;
     if zero_to > end_off {
         segment.map[end_off..zero_to].fill(0);
         segment
@@ -108,12 +154,9 @@ pub(crate) fn recover(dir: &Path, new_segment_size: u64) -> Result<Recovered, Op
             .flush_range(end_off, zero_to - end_off)
             .map_err(|e| OpenError::io(&path, "syncing the zeroed tail", e))?;
     }
-    let entries =
-        segment::list(dir).map_err(|e| OpenError::io(dir, "listing journal directory", e))?;
-    for e in entries.iter().skip(end_seg + 1) {
-        std::fs::remove_file(&e.path).map_err(|err| {
-            OpenError::io(&e.path, "removing a segment without committed data", err)
-        })?;
+    for p in later.iter().rev() {
+        std::fs::remove_file(p)
+            .map_err(|err| OpenError::io(p, "removing a segment without committed data", err))?;
         report.segments_removed += 1;
     }
     if report.segments_removed > 0 {

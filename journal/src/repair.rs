@@ -5,7 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::RepairError;
-use crate::format::{self, CommitMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD};
+use crate::format::{
+    self, CommitMarker, SealMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD, SEAL_LEN,
+    SEAL_WORD,
+};
 use crate::segment;
 use crate::verify;
 
@@ -53,7 +56,8 @@ fn backup_entry(
 /// batch end. Works when the journal is corrupt at or after `seq`; refuses if
 /// it is corrupt before.
 ///
-/// It takes the journal's `LOCK`, so no writer can have the journal open
+/// It takes the journal's single-writer lock, so no writer can have the
+/// journal open
 /// ([`RepairError::Locked`] otherwise). No [`crate::Reader`] or
 /// [`crate::Tailer`] may have it open either: readers take no lock, and this
 /// rewrites committed bytes in place (zeroes the cut, writes the new marker),
@@ -70,9 +74,15 @@ pub fn truncate_at(
             reason: "sequences start at 1".into(),
         });
     }
-    let _lock = segment::lock(dir)
-        .map_err(io(dir, "locking journal"))?
-        .ok_or_else(|| RepairError::Locked { path: dir.into() })?;
+    let _lock = match segment::lock(dir).map_err(io(dir, "locking journal"))? {
+        Ok(lock) => lock,
+        Err(held) => {
+            return Err(RepairError::Locked {
+                path: dir.into(),
+                holder: held.holder,
+            })
+        }
+    };
     let scan = verify::scan(dir, Some(seq))
         .map_err(|source| RepairError::CorruptBefore { seq, source })?;
     if scan.segments.is_empty() {
@@ -141,8 +151,16 @@ pub fn truncate_at(
 
     // 3. Zero the cut part of the stop segment; re-commit a pending batch.
     let size = stop_header.segment_size.max(HEADER_LEN as u64);
-    let mut seg = segment::open_existing_mut(&stop_seg_path, size)
-        .map_err(io(&stop_seg_path, "opening segment"))?;
+    let mut seg = segment::open_existing_mut(&stop_seg_path, size).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            RepairError::Locked {
+                path: stop_seg_path.clone(),
+                holder: "another writer that holds this segment file".into(),
+            }
+        } else {
+            io(&stop_seg_path, "opening segment")(e)
+        }
+    })?;
     let end = cut_end.min(seg.map.len());
     seg.map[stop.offset..end].fill(0);
     let mut wrote_marker = false;
@@ -155,13 +173,22 @@ pub fn truncate_at(
         let mut buf = [0u8; MARKER_LEN];
         marker.encode_body(&mut buf);
         buf[..4].copy_from_slice(&MARKER_WORD.to_le_bytes());
-        if stop.offset + MARKER_LEN <= seg.map.len() {
+        // Frames other than a roll marker keep the last SEAL_LEN bytes free
+        // (version 2), so that a roll marker always fits.
+        let limit = if stop_header.version >= 2 {
+            seg.map.len().saturating_sub(SEAL_LEN)
+        } else {
+            seg.map.len()
+        };
+        if stop.offset + MARKER_LEN <= limit {
             seg.map[stop.offset..stop.offset + MARKER_LEN].copy_from_slice(&buf);
         } else {
-            // No room: the marker opens a new segment.
+            // No room: the marker opens a new segment, which the stop
+            // segment's roll marker names once that segment is durable.
             let prep = dir.join(format!("repair{}", format::PREP_SUFFIX));
             let mut next = segment::create(&prep, size).map_err(io(&prep, "creating segment"))?;
             let header = SegmentHeader {
+                version: format::FORMAT_VERSION,
                 index: stop_header.index + 1,
                 first_seq: seq,
                 segment_size: size,
@@ -173,12 +200,42 @@ pub fn truncate_at(
             next.map
                 .flush()
                 .map_err(io(&next.path, "syncing segment"))?;
+            segment::sync_dir(dir).map_err(io(dir, "fsync of directory"))?;
+            if stop.offset + SEAL_LEN <= seg.map.len() {
+                let seal = SealMarker {
+                    next_first_seq: seq,
+                    next_index: stop_header.index + 1,
+                    chain: prev_chain,
+                };
+                let mut sbuf = [0u8; SEAL_LEN];
+                seal.encode_body(&mut sbuf);
+                sbuf[..4].copy_from_slice(&SEAL_WORD.to_le_bytes());
+                seg.map[stop.offset..stop.offset + SEAL_LEN].copy_from_slice(&sbuf);
+            }
         }
         wrote_marker = true;
     }
     seg.map
         .flush()
         .map_err(io(&stop_seg_path, "syncing segment"))?;
+    drop(seg);
+    if stop_header.version >= 2 {
+        // A version-2 segment is exactly its header's size: bytes someone
+        // appended past it were backed up with the cut; drop them.
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&stop_seg_path)
+            .map_err(io(&stop_seg_path, "opening segment"))?;
+        if f.metadata()
+            .map_err(io(&stop_seg_path, "stat of segment"))?
+            .len()
+            > size
+        {
+            f.set_len(size)
+                .and_then(|()| f.sync_all())
+                .map_err(io(&stop_seg_path, "cutting the segment to its size"))?;
+        }
+    }
     segment::sync_dir(dir).map_err(io(dir, "fsync of directory"))?;
     Ok(TruncateReport {
         last_seq: seq.checked_sub(1).filter(|&s| s > 0),

@@ -30,13 +30,18 @@ pub struct VerifyReport {
     pub torn_tail_at: Option<(PathBuf, u64)>,
     /// Valid records after the last commit marker that `open` would drop.
     pub uncommitted_records: u64,
+    /// Segment files after the end of the data that hold no frame (what a
+    /// writer that died between creating its next segment and writing the
+    /// roll marker leaves); `open` would remove them.
+    pub leftover_segments: usize,
 }
 
 /// Read-only full check of the journal in `dir`: every segment header, CRC,
-/// sequence and commit marker, segment continuity and the hash chain, by the
-/// rules `open` applies (`FORMAT.md`, "Validation and recovery rules"). A
-/// torn tail and uncommitted records are not errors: they are reported
-/// (`open` would drop them). Corruption is returned as a [`CorruptionError`]
+/// sequence, commit and roll marker, segment sizes and continuity and the
+/// hash chain, by the rules `open` applies (`FORMAT.md`, "Validation and
+/// recovery rules"). What `open` cuts automatically (a torn frame behind a
+/// zero length word, uncommitted records, empty leftover segments) is not
+/// an error: it is reported. Corruption is returned as a [`CorruptionError`]
 /// naming file, offset and sequence.
 ///
 /// Run it on a journal no writer has open (it takes no lock and changes
@@ -56,6 +61,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, CorruptionError> {
             .as_ref()
             .map(|t| (scan.segments[t.seg].path.clone(), t.offset as u64)),
         uncommitted_records: scan.uncommitted_records,
+        leftover_segments: scan.leftover_segments,
     })
 }
 
@@ -98,6 +104,9 @@ pub(crate) struct Scan {
     pub stop: Option<StopPoint>,
     /// The sequence after the last valid record scanned (committed or not).
     pub next_expected: u64,
+    /// Segment files after the last scanned one (they hold no frame; see
+    /// [`VerifyReport::leftover_segments`]).
+    pub leftover_segments: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +124,8 @@ struct Batch {
 }
 
 fn open_map(path: &Path) -> Result<Option<Mmap>, CorruptionError> {
-    let file = File::open(path).map_err(|e| CorruptionError::io(path, "opening segment", e))?;
+    let file: File =
+        segment::open_ro(path).map_err(|e| CorruptionError::io(path, "opening segment", e))?;
     let len = file
         .metadata()
         .map_err(|e| CorruptionError::io(path, "stat of segment", e))?
@@ -142,26 +152,6 @@ fn header_error(path: &Path, p: HeaderProblem) -> CorruptionError {
     }
 }
 
-/// Does any segment after `after` hold a valid frame right after its header?
-fn later_valid_data(entries: &[segment::SegmentEntry], after: usize) -> Option<(PathBuf, u64)> {
-    for e in &entries[after + 1..] {
-        let Ok(Some(map)) = open_map(&e.path) else {
-            continue;
-        };
-        if SegmentHeader::decode(&map).is_err() {
-            continue;
-        }
-        let w = format::plain_word(&map, HEADER_LEN);
-        if matches!(
-            format::parse_frame(&map, HEADER_LEN, w),
-            Frame::Record { .. } | Frame::Commit(_)
-        ) {
-            return Some((e.path.clone(), HEADER_LEN as u64));
-        }
-    }
-    None
-}
-
 /// Scan the whole journal. With `stop_at = Some(s)`, stop before the frame of
 /// record `s` (after consuming a commit marker that ends the batch at `s - 1`)
 /// and ignore everything after it.
@@ -178,11 +168,14 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
         uncommitted_records: 0,
         stop: None,
         next_expected: 1,
+        leftover_segments: 0,
     };
     let mut scan_end = (0usize, HEADER_LEN);
     let mut chain = [0u8; 32];
     let mut expected: u64 = 1;
     let mut batch: Option<Batch> = None;
+    let mut prev_version = format::OLDEST_READ_VERSION;
+    let mut via_seal = false;
     let stopping = |expected: u64| stop_at == Some(expected);
 
     'segments: for (i, e) in entries.iter().enumerate() {
@@ -211,6 +204,14 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
                 file: e.path.clone(),
                 seq: expected,
             })
+        } else if header.version < prev_version {
+            Some(CorruptionError::BadHeader {
+                file: e.path.clone(),
+                problem: format!(
+                    "format version {} after a segment of version {prev_version} (versions never go down)",
+                    header.version
+                ),
+            })
         } else {
             None
         };
@@ -220,22 +221,46 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
             }
             return Err(p);
         }
+        prev_version = header.version;
+        // Version 2: the file must be exactly the size it was preallocated
+        // to, and only that much of it is read. Version 1: the file's actual
+        // length, whatever the header says.
+        let strict = header.version >= 2;
+        let file_len = map.as_deref().map_or(0, <[u8]>::len);
+        let size_ok = !strict || file_len as u64 == header.segment_size;
+        // (At least the header, which decoded, so `file_len >= HEADER_LEN`.)
+        let room = if strict {
+            file_len
+                .min(usize::try_from(header.segment_size).unwrap_or(usize::MAX))
+                .max(HEADER_LEN)
+        } else {
+            file_len
+        };
         out.segments.push(ScannedSeg {
             path: e.path.clone(),
             header,
             map,
         });
         let seg = out.segments.last().expect("just pushed");
-        let buf = seg.bytes();
+        let buf = &seg.bytes()[..room];
+        if via_seal && batch.is_none() {
+            // Entered through a roll marker with nothing pending: everything
+            // before this segment is committed, so the end moves here.
+            out.end = (i, HEADER_LEN);
+        }
+        via_seal = false;
         let mut pos = HEADER_LEN;
         if let Some(b) = batch.as_mut() {
             b.range_start = HEADER_LEN;
         }
+        let mut sealed = None;
+        out.torn = None;
         loop {
-            if pos + format::FRAME_ALIGN > buf.len() {
-                break;
-            }
-            let word = format::plain_word(buf, pos);
+            let word = if pos + format::FRAME_ALIGN > room {
+                0
+            } else {
+                format::plain_word(buf, pos)
+            };
             let frame = format::parse_frame(buf, pos, word);
             if stopping(expected) {
                 let ends_batch = matches!((&frame, &batch), (Frame::Commit(m), Some(b))
@@ -255,6 +280,9 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
             }
             match frame {
                 Frame::End => {
+                    if pos + format::FRAME_ALIGN > room {
+                        break;
+                    }
                     if let Some(off) =
                         format::find_valid_frame_after(buf, pos + format::FRAME_ALIGN)
                     {
@@ -265,6 +293,16 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
                             reason: "zero length word (end of data) followed by valid frames",
                             valid_after_file: e.path.clone(),
                             valid_after_offset: off as u64,
+                        });
+                    }
+                    // Non-zero bytes behind the zero word: the body of a
+                    // frame whose word was never stored (a torn write).
+                    let bytes = (format::nonzero_end(buf, pos) - pos) as u64;
+                    if bytes > 0 {
+                        out.torn = Some(Torn {
+                            seg: i,
+                            offset: pos,
+                            bytes,
                         });
                     }
                     break;
@@ -332,38 +370,102 @@ pub(crate) fn scan(dir: &Path, stop_at: Option<u64>) -> Result<Scan, CorruptionE
                     pos += MARKER_LEN;
                     out.end = (i, pos);
                 }
-                Frame::Invalid(reason) => {
-                    let after = format::find_valid_frame_after(buf, pos + format::FRAME_ALIGN)
-                        .map(|off| (e.path.clone(), off as u64))
-                        .or_else(|| later_valid_data(&entries, i));
-                    if let Some((valid_after_file, valid_after_offset)) = after {
+                Frame::Seal(s) => {
+                    if s.next_first_seq != expected
+                        || s.next_index != i as u64 + 1
+                        || s.chain != chain
+                    {
+                        return Err(CorruptionError::DamagedFrame {
+                            file: e.path.clone(),
+                            offset: pos as u64,
+                            seq: expected,
+                            reason: "roll marker does not match the segment it ends (next sequence, index or chain)",
+                        });
+                    }
+                    if let Some(off) = format::find_valid_frame_after(buf, pos + format::SEAL_LEN) {
                         return Err(CorruptionError::InvalidFrame {
                             file: e.path.clone(),
                             offset: pos as u64,
                             seq: expected,
-                            reason,
-                            valid_after_file,
-                            valid_after_offset,
+                            reason:
+                                "roll marker (the last frame of a segment) followed by valid frames",
+                            valid_after_file: e.path.clone(),
+                            valid_after_offset: off as u64,
                         });
                     }
-                    let bytes = (format::nonzero_end(buf, pos) - pos) as u64;
-                    out.torn = Some(Torn {
-                        seg: i,
-                        offset: pos,
-                        bytes,
-                    });
-                    if let Some(b) = batch.as_mut() {
-                        b.hasher.update(&buf[b.range_start..pos]);
+                    sealed = Some((pos, s));
+                    break;
+                }
+                Frame::Invalid(reason) => {
+                    if !size_ok {
+                        break; // a frame cut by the truncation: reported below
                     }
-                    break 'segments;
+                    // The length word is written, so this is no torn write.
+                    return Err(CorruptionError::DamagedFrame {
+                        file: e.path.clone(),
+                        offset: pos as u64,
+                        seq: expected,
+                        reason,
+                    });
                 }
             }
         }
+        if !size_ok {
+            return Err(CorruptionError::SegmentSizeMismatch {
+                file: e.path.clone(),
+                offset: pos as u64,
+                seq: expected,
+                len: file_len as u64,
+                size: out.segments[i].header.segment_size,
+            });
+        }
+        // The data of this segment ends at `pos` (end of data, end of the
+        // file, or the roll marker, which is not hashed).
         if let Some(b) = batch.as_mut() {
             b.hasher.update(&buf[b.range_start..pos]);
             b.range_start = pos;
         }
         scan_end = (i, pos);
+        if let Some((off, s)) = sealed {
+            if i + 1 >= entries.len() {
+                return Err(CorruptionError::MissingSuccessor {
+                    file: e.path.clone(),
+                    offset: off as u64,
+                    seq: s.next_first_seq,
+                    successor: dir.join(format::segment_file_name(s.next_first_seq)),
+                });
+            }
+            // The next segment's header checks prove it is the one named.
+            via_seal = true;
+            continue;
+        }
+        if strict {
+            // Version 2 ends a segment that has a successor with a roll
+            // marker, so this is the last segment with data. Files after it
+            // are what a writer leaves that died after creating its next
+            // segment but before writing the roll marker: a valid header
+            // and no frame. Anything else there is corruption.
+            for later in &entries[i + 1..] {
+                let lmap = open_map(&later.path)?;
+                let lb = lmap.as_deref().unwrap_or(&[]);
+                SegmentHeader::decode(lb).map_err(|p| header_error(&later.path, p))?;
+                let w = format::plain_word(lb, HEADER_LEN);
+                if w != 0 {
+                    return Err(CorruptionError::InvalidFrame {
+                        file: e.path.clone(),
+                        offset: pos as u64,
+                        seq: expected,
+                        reason: "end of data without a roll marker, but a later segment holds data (the roll marker was destroyed)",
+                        valid_after_file: later.path.clone(),
+                        valid_after_offset: HEADER_LEN as u64,
+                    });
+                }
+            }
+            out.leftover_segments = entries.len() - i - 1;
+            break 'segments;
+        }
+        // Version 1: the writer left the rest zero and went on in the next
+        // segment, if there is one.
     }
     out.next_expected = expected;
     if let Some(b) = batch.as_mut() {

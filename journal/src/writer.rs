@@ -1,13 +1,13 @@
 //! The single writer: `Journal` (open, reserve/append, commit, roll).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::durability::Durability;
 use crate::error::{AppendError, OpenError};
 use crate::format::{
-    self, CommitMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD, REC_HEADER_LEN,
+    self, CommitMarker, SealMarker, SegmentHeader, HEADER_LEN, MARKER_LEN, MARKER_WORD,
+    REC_HEADER_LEN, SEAL_LEN, SEAL_WORD,
 };
 use crate::preparer::Preparer;
 use crate::recovery::{self, RecoveryReport};
@@ -19,8 +19,9 @@ pub struct JournalConfig {
     /// Journal directory (created if missing).
     pub dir: PathBuf,
     /// Size of each new segment file, in bytes; a non-zero multiple of 4096
-    /// and large enough for the 128-byte header, one record of
-    /// `max_record_bytes` and one commit marker. Each file is preallocated
+    /// and large enough for the 128-byte header, one commit marker, one
+    /// record of `max_record_bytes` and the roll marker whose room the
+    /// writer keeps free at the end of every segment. Each file is preallocated
     /// to this size. Existing segments keep the size they were made with.
     pub segment_size_bytes: u64,
     /// Largest payload `append`/`reserve` accept, in bytes; at most
@@ -58,11 +59,12 @@ impl JournalConfig {
             )));
         }
         let need = (HEADER_LEN
+            + MARKER_LEN
             + format::record_frame_len(self.max_record_bytes as usize)
-            + MARKER_LEN) as u64;
+            + SEAL_LEN) as u64;
         if need > s {
             return Err(OpenError::Config(format!(
-                "segment_size_bytes = {s} cannot hold a header, a {}-byte record and a commit marker ({need} bytes); raise segment_size_bytes or lower max_record_bytes",
+                "segment_size_bytes = {s} cannot hold a header, a commit marker, a {}-byte record and a roll marker ({need} bytes); raise segment_size_bytes or lower max_record_bytes",
                 self.max_record_bytes
             )));
         }
@@ -85,8 +87,10 @@ pub struct CommitInfo {
 
 /// The single writer of a journal directory; see [`Journal::open`].
 ///
-/// It holds the directory's `LOCK` flock while it lives, and a background
-/// thread that prepares the next segment file. Dropping it without
+/// It holds the journal's single-writer lock while it lives (an exclusive
+/// `flock` on the directory itself, and on the segment file it writes; see
+/// `FORMAT.md`, "One writer"), and a background thread that prepares the
+/// next segment file. Dropping it without
 /// [`Journal::commit`] leaves the pending batch uncommitted: readers never
 /// return it and the next [`Journal::open`] drops it.
 pub struct Journal {
@@ -96,6 +100,8 @@ pub struct Journal {
     max_record: usize,
     seg: SegmentMut,
     seg_index: u64,
+    /// Where frames other than the roll marker must end in `seg`: its
+    /// length less [`SEAL_LEN`], so the roll marker always fits.
     seg_len: usize,
     pos: usize,
     next_seq: u64,
@@ -114,7 +120,7 @@ pub struct Journal {
     failed: Option<String>,
     inject_sync_failure: bool,
     preparer: Preparer,
-    _lock: File,
+    _lock: segment::DirLock,
 }
 
 impl std::fmt::Debug for Journal {
@@ -192,15 +198,22 @@ impl Drop for Reservation<'_> {
 }
 
 impl Journal {
-    /// Open (or create) the journal in `cfg.dir`, recovering it: a torn tail
-    /// and uncommitted records are dropped (zeroed, and trailing segments
-    /// without committed data deleted) and reported in the
-    /// [`RecoveryReport`]; corruption is refused with
-    /// [`OpenError::Corrupt`], naming file, offset and sequence, and nothing
-    /// is changed. Writing continues after the last committed record.
+    /// Open (or create) the journal in `cfg.dir`, recovering it: what was
+    /// never committed (a torn frame behind a zero length word, records
+    /// after the last commit marker, segments without committed data left
+    /// by an unfinished roll or an uncommitted batch) is dropped and
+    /// reported in the [`RecoveryReport`]; anything else that would end the
+    /// log before what was committed (a segment shorter than its size, a
+    /// roll marker naming a missing segment, a damaged frame even at the
+    /// very end) and all other corruption is refused with
+    /// [`OpenError::Corrupt`], naming file, offset and sequence and the
+    /// `replay repair` command that cuts there, and nothing is changed
+    /// (`FORMAT.md`, "Validation and recovery rules"). Writing continues
+    /// after the last committed record.
     ///
     /// Errors: [`OpenError::Config`] for a bad config, [`OpenError::Locked`]
-    /// if another writer (or [`crate::truncate_at`]) has the journal open,
+    /// if another writer (or [`crate::truncate_at`]) has the journal open
+    /// (naming its pid),
     /// [`OpenError::Io`] for file-system failures (e.g. a full disk when a
     /// segment is preallocated).
     ///
@@ -218,13 +231,21 @@ impl Journal {
         let dir = cfg.dir.clone();
         std::fs::create_dir_all(&dir)
             .map_err(|e| OpenError::io(&dir, "creating journal directory", e))?;
-        let lock = segment::lock(&dir)
+        let lock = match segment::lock(&dir)
             .map_err(|e| OpenError::io(&dir, "locking journal directory", e))?
-            .ok_or_else(|| OpenError::Locked { path: dir.clone() })?;
+        {
+            Ok(lock) => lock,
+            Err(held) => {
+                return Err(OpenError::Locked {
+                    path: dir.clone(),
+                    holder: held.holder,
+                })
+            }
+        };
         segment::remove_prep_files(&dir)
             .map_err(|e| OpenError::io(&dir, "removing stale .prep files", e))?;
         let rec = recovery::recover(&dir, cfg.segment_size_bytes)?;
-        let seg_len = rec.segment.map.len();
+        let seg_len = rec.segment.map.len().saturating_sub(SEAL_LEN);
         let mut j = Journal {
             preparer: Preparer::spawn(dir.clone(), cfg.segment_size_bytes)
                 .map_err(|e| OpenError::io(&dir, "spawning the segment preparer thread", e))?,
@@ -249,7 +270,12 @@ impl Journal {
             inject_sync_failure: false,
             _lock: lock,
         };
-        assert!(j.pos % format::FRAME_ALIGN == 0 && j.pos >= HEADER_LEN && j.pos <= j.seg_len);
+        // Recovery ends at a frame boundary inside the segment. (It may lie
+        // past `seg_len` in a version-1 segment, which kept no room for a
+        // roll marker: the first frame then rolls.)
+        debug_assert!(
+            j.pos % format::FRAME_ALIGN == 0 && j.pos >= HEADER_LEN && j.pos <= j.seg.map.len()
+        );
         j.dirty_from = j.pos;
         Ok((j, rec.report))
     }
@@ -381,8 +407,9 @@ impl Journal {
         // they were made by the thread that owns the `Journal`, or by the
         // preparer thread before it handed the segment over through a
         // channel. The word is stored once per frame, here; recovery and
-        // `truncate_at`, which also write such bytes, hold the LOCK and so
-        // never run while this writer does.
+        // `truncate_at`, which also write such bytes, hold the directory
+        // lock and lock each segment file they write (as this writer holds
+        // its own), and so never run on this file while this writer does.
         // Other threads and processes reach the word through their own
         // read-only mappings: `Reader` loads it atomically (Relaxed load +
         // Acquire fence), and reads it plainly (`CommitMarker::decode`) only
@@ -421,7 +448,7 @@ impl Journal {
             self.inject_sync_failure = false;
             Err(std::io::Error::other("injected sync failure"))
         } else {
-            assert!(self.dirty_from < self.pos && self.pos <= self.seg_len);
+            assert!(self.dirty_from < self.pos && self.pos <= self.seg.map.len());
             self.seg
                 .map
                 .flush_range(self.dirty_from, self.pos - self.dirty_from)
@@ -443,10 +470,16 @@ impl Journal {
         }
     }
 
+    /// Switch to the next segment: install it (header, final name), make it
+    /// durable under [`Durability::Batch`], and only then write the roll
+    /// marker naming it at the end of the current one (FORMAT.md, "Roll
+    /// marker"), so a roll marker never names a segment that might not
+    /// exist.
     #[cold]
     #[inline(never)]
     fn roll(&mut self) -> Result<(), AppendError> {
-        if self.durability == Durability::Batch {
+        let batch = self.durability == Durability::Batch;
+        if batch {
             self.sync_current()?;
         }
         if self.batch_first != 0 {
@@ -463,6 +496,7 @@ impl Journal {
             Err(e) => return Err(self.fail(e)),
         };
         let header = SegmentHeader {
+            version: format::FORMAT_VERSION,
             index: self.seg_index + 1,
             first_seq: self.next_seq,
             segment_size: self.segment_size,
@@ -473,14 +507,48 @@ impl Journal {
             let cause = format!("installing segment {}: {e}", next.path.display());
             return Err(self.fail(cause));
         }
+        if batch {
+            // The successor, its header and its name are durable before the
+            // roll marker that names it is written.
+            if let Err(e) = next.map.flush_range(0, HEADER_LEN) {
+                let cause = format!("msync of the header of {} failed: {e}", next.path.display());
+                return Err(self.fail(cause));
+            }
+            if let Err(e) = segment::sync_dir(&self.dir) {
+                let cause = format!("fsync of directory {} failed: {e}", self.dir.display());
+                return Err(self.fail(cause));
+            }
+        }
+        let off = self.pos;
+        if off + SEAL_LEN <= self.seg.map.len() {
+            let seal = SealMarker {
+                next_first_seq: self.next_seq,
+                next_index: self.seg_index + 1,
+                chain: self.chain,
+            };
+            seal.encode_body(&mut self.seg.map[off..off + SEAL_LEN]);
+            self.store_word(off, SEAL_WORD);
+            if batch {
+                if let Err(e) = self.seg.map.flush_range(off, SEAL_LEN) {
+                    let cause = format!(
+                        "msync of the roll marker of {} (bytes {off}..{}) failed: {e}",
+                        self.seg.path.display(),
+                        off + SEAL_LEN
+                    );
+                    return Err(self.fail(cause));
+                }
+            }
+        }
+        // (Only a version-1 segment continued by this writer can lack the
+        // room: its rules allow a segment end without a roll marker.)
         let old = std::mem::replace(&mut self.seg, next);
         self.preparer.retire(old);
         self.seg_index += 1;
-        self.seg_len = self.seg.map.len();
+        self.seg_len = self.seg.map.len().saturating_sub(SEAL_LEN);
         self.pos = HEADER_LEN;
         self.batch_start = HEADER_LEN;
-        self.dirty_from = 0;
-        self.dir_dirty = true;
+        self.dirty_from = if batch { HEADER_LEN } else { 0 };
+        self.dir_dirty = !batch;
         Ok(())
     }
 

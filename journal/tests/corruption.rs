@@ -96,8 +96,13 @@ fn single_byte_flips_in_committed_records_are_always_detected() {
     eprintln!("{flips} flips, {flips} detected with the right sequence");
 }
 
+/// A segment is preallocated to its full size, so a file cut anywhere in
+/// its last record or last commit marker was not torn by a crash: `open`
+/// and `verify` refuse, naming the file, the offset where the data ends and
+/// the sequence expected there, and `truncate_at` at that sequence (what
+/// the message says to run) gives a journal that opens again.
 #[test]
-fn truncation_inside_last_record_drops_only_last_batch() {
+fn truncation_inside_last_record_is_refused_and_repairable() {
     let base = tempfile::tempdir().unwrap();
     let orig = base.path().join("orig");
     {
@@ -117,40 +122,60 @@ fn truncation_inside_last_record_drops_only_last_batch() {
     let (seq, file, off, frame_len) = recs.last().unwrap().clone();
     assert_eq!(seq, 52);
     let name = file.file_name().unwrap().to_owned();
+    let marker_off = off + frame_len;
     let mut n = 0;
-    for cut in off..=off + frame_len + format::MARKER_LEN - 1 {
+    for cut in off..=marker_off + format::MARKER_LEN - 1 {
         let copy = base.path().join(format!("t{cut}"));
         copy_dir(&orig, &copy);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(copy.join(&name))
-            .unwrap();
+        let seg = copy.join(&name);
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
         f.set_len(cut as u64).unwrap();
         drop(f);
-        let (mut j, rep) = Journal::open(cfg(&copy, 65536)).unwrap();
-        assert_eq!(rep.last_sequence, Some(50), "cut at {cut}");
+        let (want_off, want_seq) = if cut < marker_off {
+            (off, 52)
+        } else {
+            (marker_off, 53)
+        };
+        let e = verify(&copy).expect_err("a cut segment must not verify");
         assert!(
-            (1..=2).contains(&rep.uncommitted_records_dropped),
-            "cut at {cut}: {rep:?}"
+            matches!(e, keel_journal::CorruptionError::SegmentSizeMismatch { .. }),
+            "cut at {cut}: {e}"
         );
-        if cut >= off + 8 && cut < off + frame_len {
-            assert!(rep.torn_tail_bytes > 0, "cut at {cut}: {rep:?}");
+        assert_eq!(e.file(), seg.as_path(), "cut at {cut}: {e}");
+        assert_eq!(e.offset(), Some(want_off as u64), "cut at {cut}: {e}");
+        assert_eq!(e.seq(), Some(want_seq), "cut at {cut}: {e}");
+        match Journal::open(cfg(&copy, 65536)) {
+            Err(OpenError::Corrupt(oe)) => {
+                assert_eq!(oe.to_string(), e.to_string(), "open and verify agree");
+                let msg = oe.to_string();
+                assert!(
+                    msg.contains(&format!(
+                        "replay repair {} --truncate-at {want_seq}",
+                        copy.display()
+                    )),
+                    "{msg}"
+                );
+                assert!(msg.contains(&format!("{cut} bytes")), "{msg}");
+            }
+            other => panic!("cut at {cut}: open did not refuse: {other:?}"),
         }
-        assert_eq!(j.next_sequence(), 51);
-        j.append(b"new").unwrap();
-        j.commit().unwrap();
+        // Nothing was changed by the refusal.
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), cut as u64);
+        // The repair the message names makes it open again.
+        truncate_at(&copy, want_seq, &base.path().join(format!("b{cut}"))).unwrap();
+        let (j, rep) = Journal::open(cfg(&copy, 65536)).unwrap();
+        assert_eq!(rep.last_sequence, Some(want_seq - 1), "cut at {cut}");
         drop(j);
         let got = read_all(&copy);
-        assert_eq!(got.len(), 51);
+        assert_eq!(got.len() as u64, want_seq - 1);
         for (s, p) in &got[..50] {
             assert_eq!(*p, payload_for(*s, 100));
         }
-        assert_eq!(got[50], (51, b"new".to_vec()));
         verify(&copy).unwrap();
         std::fs::remove_dir_all(&copy).unwrap();
         n += 1;
     }
-    eprintln!("{n} truncation offsets recovered");
+    eprintln!("{n} truncation offsets refused and repaired");
 }
 
 #[test]
@@ -184,13 +209,14 @@ fn bad_version_and_header_refused() {
     build(d.path(), 10, 4096);
     let f = d.path().join("00000000000000000001.seg");
     let mut b = std::fs::read(&f).unwrap();
-    b[format::VERSION_OFFSET] = 2;
+    let newer = format::FORMAT_VERSION + 1;
+    b[format::VERSION_OFFSET] = newer as u8;
     let crc = crc32c::crc32c(&b[..format::HEADER_CRC_OFFSET]);
     b[format::HEADER_CRC_OFFSET..format::HEADER_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&f, &b).unwrap();
     assert!(matches!(
         verify(d.path()),
-        Err(keel_journal::CorruptionError::UnknownVersion { version: 2, .. })
+        Err(keel_journal::CorruptionError::UnknownVersion { version, .. }) if version == newer
     ));
     // A later version may lay its header out differently: it is named as
     // an unknown version even when the version-1 CRC does not match.
@@ -198,10 +224,10 @@ fn bad_version_and_header_refused() {
     std::fs::write(&f, &b).unwrap();
     assert!(matches!(
         verify(d.path()),
-        Err(keel_journal::CorruptionError::UnknownVersion { version: 2, .. })
+        Err(keel_journal::CorruptionError::UnknownVersion { version, .. }) if version == newer
     ));
-    // Version 1 with a damaged header: bad header (CRC).
-    b[format::VERSION_OFFSET] = 1;
+    // A readable version with a damaged header: bad header (CRC).
+    b[format::VERSION_OFFSET] = format::FORMAT_VERSION as u8;
     std::fs::write(&f, &b).unwrap();
     assert!(matches!(
         Journal::open(cfg(d.path(), 4096)),

@@ -3,7 +3,9 @@
 //! at random moments and checks that `open` recovers every reported commit,
 //! with correct payloads, and nothing else.
 //!
-//! `KEEL_CRASH_KILLS` sets the number of kills (default 50).
+//! `KEEL_CRASH_KILLS` sets the number of kills (default 50; the run under
+//! `Durability::Batch`, which also syncs each segment roll and its roll
+//! marker, gets half as many).
 
 mod common;
 
@@ -12,9 +14,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use keel_journal::Journal;
+use keel_journal::{Durability, Journal};
 
 const CHILD_ENV: &str = "KEEL_CRASH_CHILD_DIR";
+const CHILD_BATCH_ENV: &str = "KEEL_CRASH_CHILD_BATCH";
 const SEG: u64 = 64 * 1024;
 const MAXP: usize = 200;
 
@@ -24,7 +27,11 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let (mut j, _) = Journal::open(cfg(dir.as_ref(), SEG)).unwrap();
+    let mut c = cfg(dir.as_ref(), SEG);
+    if std::env::var_os(CHILD_BATCH_ENV).is_some() {
+        c.durability = Durability::Batch;
+    }
+    let (mut j, _) = Journal::open(c).unwrap();
     let mut rng = Rng(j.next_sequence() | 1);
     let out = std::io::stdout();
     let start = Instant::now();
@@ -55,12 +62,24 @@ fn crash_child() {
     }
 }
 
-#[test]
-fn sigkill_at_random_moments_loses_nothing_committed() {
-    let kills: usize = std::env::var("KEEL_CRASH_KILLS")
+fn kills() -> usize {
+    std::env::var("KEEL_CRASH_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(50)
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_committed() {
+    kill_loop(kills(), false);
+}
+
+#[test]
+fn sigkill_under_batch_durability_loses_nothing_committed() {
+    kill_loop(kills().div_ceil(2), true);
+}
+
+fn kill_loop(kills: usize, batch: bool) {
     let d = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(0xC0FFEE);
@@ -69,7 +88,11 @@ fn sigkill_at_random_moments_loses_nothing_committed() {
     let mut total_dropped = 0u64;
     let t0 = Instant::now();
     for i in 0..kills {
-        let mut child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        if batch {
+            cmd.env(CHILD_BATCH_ENV, "1");
+        }
+        let mut child = cmd
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, d.path())
             .stdout(Stdio::piped())
@@ -122,7 +145,7 @@ fn sigkill_at_random_moments_loses_nothing_committed() {
     }
     keel_journal::verify(d.path()).unwrap();
     eprintln!(
-        "{kills} kills in {:?}; {verified_upto} committed records verified; {total_dropped} uncommitted records dropped by recovery",
+        "{kills} kills (batch durability: {batch}) in {:?}; {verified_upto} committed records verified; {total_dropped} uncommitted records dropped by recovery",
         t0.elapsed()
     );
 }

@@ -24,7 +24,9 @@ mod reader {
     pub const MAGIC: &[u8; 8] = b"KEELJRNL";
     pub const MAGIC_OFFSET: usize = 0;
     pub const VERSION_OFFSET: usize = 8;
-    pub const VERSION: u32 = 1;
+    /// "format version u32 = 2 (1 is still read)".
+    pub const VERSION: u32 = 2;
+    pub const OLDEST_VERSION: u32 = 1;
     pub const RESERVED0_OFFSET: usize = 12;
     pub const RESERVED0_LEN: usize = 4;
     pub const SEGMENT_INDEX_OFFSET: usize = 16;
@@ -42,6 +44,7 @@ mod reader {
     pub const KIND_SHIFT: u32 = 30;
     pub const KIND_RECORD: u32 = 0b01;
     pub const KIND_MARKER: u32 = 0b10;
+    pub const KIND_SEAL: u32 = 0b11;
     pub const LEN_MASK: u32 = (1 << 30) - 1;
     /// "fewer than 8 bytes left before the end of the file" = end of data.
     pub const MIN_FRAME_ROOM: usize = 8;
@@ -59,6 +62,15 @@ mod reader {
     pub const CM_FIRST_SEQ_OFFSET: usize = 8;
     pub const CM_LAST_SEQ_OFFSET: usize = 16;
     pub const CM_CHAIN_OFFSET: usize = 24;
+
+    // ---- "Roll marker (SEAL_LEN = 56 bytes)" ----
+    pub const SEAL_LEN: usize = 56;
+    pub const SEAL_WORD: u32 = 0xC000_0030;
+    pub const SEAL_CRC_OFFSET: usize = 4;
+    pub const SEAL_CRC_START: usize = 8;
+    pub const SEAL_NEXT_SEQ_OFFSET: usize = 8;
+    pub const SEAL_NEXT_INDEX_OFFSET: usize = 16;
+    pub const SEAL_CHAIN_OFFSET: usize = 24;
 
     /// "`NNNNNNNNNNNNNNNNNNNN.seg` ... zero-padded to 20 decimal digits".
     pub const NAME_DIGITS: usize = 20;
@@ -125,6 +137,23 @@ mod reader {
             file: String,
             size: u64,
         },
+        /// Version 2: the file is not exactly its header's size.
+        SizeMismatch {
+            file: String,
+            len: usize,
+            size: u64,
+        },
+        /// A roll marker names a successor that is not there.
+        MissingSuccessor {
+            file: String,
+            offset: usize,
+            next_first_seq: u64,
+        },
+        /// A roll marker whose fields do not match where it is.
+        BadSeal {
+            file: String,
+            offset: usize,
+        },
         /// A record sequence other than the expected one (*gap/repeat*).
         GapOrRepeat {
             file: String,
@@ -176,8 +205,12 @@ mod reader {
         pub writer_version: String,
         /// Chain after the last marker read when this segment's scan ended.
         pub chain_at_end: [u8; 32],
-        /// Offset of the end of data (first zero word / end of room).
+        /// Offset of the end of data (first zero word / end of room / the
+        /// roll marker).
         pub end_of_data: usize,
+        pub version: u32,
+        /// Offset of the roll marker that ends this segment, if any.
+        pub seal_at: Option<usize>,
         pub records: u64,
         pub markers: u64,
     }
@@ -213,7 +246,8 @@ mod reader {
         pub markers: Vec<Marker>,
         /// Valid records after the last marker (not committed).
         pub uncommitted: Vec<u64>,
-        /// A torn tail (invalid frame with nothing valid after it): (file, offset).
+        /// A torn tail (a zero length word with a partly written frame
+        /// behind it): (file, offset).
         pub torn_tail: Option<(String, usize)>,
         pub final_chain: [u8; 32],
     }
@@ -296,6 +330,27 @@ mod reader {
         Ok(())
     }
 
+    /// Validity of a roll marker at `off` ("exactly SEAL_WORD", fits, CRC of 8..56).
+    fn check_seal(b: &[u8], off: usize, room: usize) -> Result<(), String> {
+        let word = u32_at(b, off);
+        if word != SEAL_WORD {
+            return Err(format!(
+                "roll marker word {word:#010x} != {SEAL_WORD:#010x}"
+            ));
+        }
+        if off + SEAL_LEN > room {
+            return Err("roll marker does not fit".into());
+        }
+        let stored = u32_at(b, off + SEAL_CRC_OFFSET);
+        let crc = crc32c::crc32c(&b[off + SEAL_CRC_START..off + SEAL_LEN]);
+        if crc != stored {
+            return Err(format!(
+                "roll marker CRC mismatch: stored {stored:#010x}, computed {crc:#010x}"
+            ));
+        }
+        Ok(())
+    }
+
     fn valid_frame_at(b: &[u8], off: usize, room: usize) -> bool {
         if off + MIN_FRAME_ROOM > room {
             return false;
@@ -304,6 +359,7 @@ mod reader {
         match word >> KIND_SHIFT {
             KIND_RECORD => check_record(b, off, room).is_ok(),
             KIND_MARKER => check_marker(b, off, room).is_ok(),
+            KIND_SEAL => check_seal(b, off, room).is_ok(),
             _ => false,
         }
     }
@@ -372,7 +428,7 @@ mod reader {
             }
             // FORMAT.md: the version is checked before the CRC.
             let version = u32_at(b, VERSION_OFFSET);
-            if version != VERSION {
+            if !(OLDEST_VERSION..=VERSION).contains(&version) {
                 return Err(ReadError::UnknownVersion {
                     file: name,
                     version,
@@ -439,9 +495,16 @@ mod reader {
             if size & 4095 != 0 || (size as usize) < HEADER_LEN {
                 return Err(ReadError::BadSegmentSize { file: name, size });
             }
-            // "fewer than 8 bytes left before the end of the file (or the
-            // file's actual length if shorter)"
-            let room = (size as usize).min(b.len());
+            // Version 2: "the file must be exactly `segment_size` bytes".
+            // Version 1: "readers scan the file's actual length".
+            if version >= 2 && b.len() as u64 != size {
+                return Err(ReadError::SizeMismatch {
+                    file: name,
+                    len: b.len(),
+                    size,
+                });
+            }
+            let room = if version >= 2 { size as usize } else { b.len() };
             segs[i].room = room;
 
             // ---- frames ----
@@ -449,6 +512,7 @@ mod reader {
             let mut off = HEADER_LEN;
             let mut n_records = 0u64;
             let mut n_markers = 0u64;
+            let mut seal_at = None;
             let end_of_data;
             loop {
                 if off + MIN_FRAME_ROOM > room {
@@ -468,6 +532,10 @@ mod reader {
                             seq: None,
                             why: format!("zero word followed by a valid frame at {at}"),
                         });
+                    }
+                    // "non-zero bytes behind it: a torn frame"
+                    if b[off..room].iter().any(|&x| x != 0) {
+                        out.torn_tail = Some((name.clone(), off));
                     }
                     end_of_data = off;
                     break;
@@ -550,41 +618,55 @@ mod reader {
                         }
                         Err(e) => Some((e, None)),
                     },
-                    k => Some((format!("invalid kind {k:02b}"), None)),
+                    KIND_SEAL => match check_seal(b, off, room) {
+                        Ok(()) => {
+                            let next = u64_at(b, off + SEAL_NEXT_SEQ_OFFSET);
+                            let next_index = u64_at(b, off + SEAL_NEXT_INDEX_OFFSET);
+                            let c = chain_at(b, off + SEAL_CHAIN_OFFSET);
+                            if next != expected_seq || next_index != i as u64 + 1 || c != chain {
+                                return Err(ReadError::BadSeal {
+                                    file: name,
+                                    offset: off,
+                                });
+                            }
+                            if valid_frame_after(b, off + SEAL_LEN, room).is_some() {
+                                return Err(ReadError::Corruption {
+                                    file: name,
+                                    offset: off,
+                                    expected_seq,
+                                    seq: None,
+                                    why: "valid frame after the roll marker".into(),
+                                });
+                            }
+                            if i + 1 >= segs.len() {
+                                return Err(ReadError::MissingSuccessor {
+                                    file: name,
+                                    offset: off,
+                                    next_first_seq: next,
+                                });
+                            }
+                            seal_at = Some(off);
+                            end_of_data = off;
+                            break;
+                        }
+                        Err(e) => Some((e, None)),
+                    },
+                    _ => unreachable!("two kind bits"),
                 };
                 if let Some((why, seq)) = invalid {
-                    // "scan every 8-aligned offset after X in the segment, and
-                    // the first frame of each later segment"
-                    let mut found = valid_frame_after(b, off + FRAME_ALIGN, room).map(|_| ());
-                    if found.is_none() {
-                        for later in &segs[i + 1..] {
-                            let lroom = later.bytes.len().min(if later.bytes.len() >= HEADER_LEN {
-                                u64_at(&later.bytes, SEGMENT_SIZE_OFFSET) as usize
-                            } else {
-                                0
-                            });
-                            if valid_frame_at(&later.bytes, HEADER_LEN, lroom) {
-                                found = Some(());
-                                break;
-                            }
-                        }
-                    }
-                    if found.is_some() {
-                        return Err(ReadError::Corruption {
-                            file: name,
-                            offset: off,
-                            expected_seq,
-                            seq,
-                            why,
-                        });
-                    }
-                    out.torn_tail = Some((name.clone(), off));
-                    end_of_data = off;
-                    break;
+                    // "non-zero length word but invalid frame: always
+                    // corruption (never a torn write: the word is stored last)"
+                    return Err(ReadError::Corruption {
+                        file: name,
+                        offset: off,
+                        expected_seq,
+                        seq,
+                        why,
+                    });
                 }
             }
             out.segments.push(SegmentInfo {
-                file: name,
+                file: name.clone(),
                 index,
                 first_seq,
                 size,
@@ -595,8 +677,24 @@ mod reader {
                 end_of_data,
                 records: n_records,
                 markers: n_markers,
+                version,
+                seal_at,
             });
-            if out.torn_tail.is_some() {
+            if seal_at.is_none() && version >= 2 {
+                // "the last segment with data: any later segment must hold
+                // no frame (an unfinished roll), else corruption"
+                for later in &segs[i + 1..] {
+                    if later.bytes.len() >= HEADER_LEN + 4 && u32_at(&later.bytes, HEADER_LEN) != 0
+                    {
+                        return Err(ReadError::Corruption {
+                            file: name,
+                            offset: end_of_data,
+                            expected_seq,
+                            seq: None,
+                            why: format!("no roll marker, but {} holds data", later.name),
+                        });
+                    }
+                }
                 break;
             }
         }
@@ -745,6 +843,16 @@ fn independent_reader_reads_back_everything() {
     }
     assert_eq!(r.segments[0].first_seq, 1);
     assert_eq!(r.segments[0].prev_chain, [0u8; 32]);
+    // Version 2: every segment with a successor ends with a roll marker,
+    // the last one does not.
+    let last = r.segments.len() - 1;
+    for (i, s) in r.segments.iter().enumerate() {
+        assert_eq!(s.version, reader::VERSION, "{}", s.file);
+        assert_eq!(s.seal_at.is_some(), i < last, "roll marker in {}", s.file);
+        if let Some(at) = s.seal_at {
+            assert!(at + reader::SEAL_LEN <= s.size as usize);
+        }
+    }
     // Carried-in chain = chain at the end of the previous segment.
     for pair in r.segments.windows(2) {
         assert_eq!(

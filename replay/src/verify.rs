@@ -131,6 +131,12 @@ pub fn verify(
             report.torn_tail_bytes
         );
     }
+    if report.leftover_segments > 0 {
+        eprintln!(
+            "replay: note: {} segment files after the end of the data hold no frame (a segment roll the writer did not finish); they are not part of the history, and the engine removes them on start",
+            report.leftover_segments
+        );
+    }
     if report.uncommitted_records > 0 {
         eprintln!(
             "replay: note: {} uncommitted records after the last commit marker are not part of the history",

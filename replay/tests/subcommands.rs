@@ -660,7 +660,7 @@ fn bad_input_is_refused_clearly() {
     copy_dir(&dir, &newer);
     let seg = segments(&newer)[0].clone();
     let mut bytes = std::fs::read(&seg).unwrap();
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
     let crc = crc32c(&bytes[..124]);
     bytes[124..128].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&seg, &bytes).unwrap();
@@ -668,7 +668,7 @@ fn bad_input_is_refused_clearly() {
         let r = replay(&[sub, p(&newer)]);
         assert_eq!(r.code, 1, "{sub}");
         assert!(r.stdout.lines().count() <= 1, "{sub}: {}", r.stdout);
-        assert!(r.stderr.contains("version 2"), "{sub}: {}", r.stderr);
+        assert!(r.stderr.contains("version 99"), "{sub}: {}", r.stderr);
     }
 
     // Past the end.
