@@ -143,6 +143,10 @@ pub struct Replayer {
     /// The snapshot started from, if any.
     pub snapshot_seq: Option<u64>,
     applied: u64,
+    /// Where the journal is and the limits, to fall back to an older
+    /// snapshot when a record does not apply to this one's state.
+    dir: std::path::PathBuf,
+    limits: Limits,
 }
 
 impl Replayer {
@@ -155,6 +159,8 @@ impl Replayer {
             last_ts: 0,
             snapshot_seq: None,
             applied: 0,
+            dir: dir.to_path_buf(),
+            limits,
         })
     }
 
@@ -174,6 +180,8 @@ impl Replayer {
                 last_ts: s.ts_ns,
                 snapshot_seq: Some(s.seq),
                 applied: 0,
+                dir: dir.to_path_buf(),
+                limits,
             }),
             None => Replayer::genesis(dir, limits),
         }
@@ -191,14 +199,24 @@ impl Replayer {
             let Some(rec) = self.records.next_record()? else {
                 break;
             };
-            for (i, event) in self.records.events.iter().enumerate() {
-                apply(&mut self.state, event).map_err(|e| {
-                    Failure::check(format!(
-                        "record {}: journaled event {i} ({}) does not apply to the rebuilt state: {e}",
-                        rec.seq,
-                        event.name()
-                    ))
-                })?;
+            if let Err(why) = apply_all(&mut self.state, &self.records.events) {
+                let Some(snap) = self.snapshot_seq else {
+                    return Err(Failure::check(format!("record {}: {why}", rec.seq)));
+                };
+                // The snapshot does not match the journal after all: rebuild
+                // this point from an older snapshot (or genesis) and go on,
+                // as the engine does at start-up.
+                eprintln!(
+                    "replay: skipped snapshot at sequence {snap}: record {} {why}; falling back to an older snapshot or genesis",
+                    rec.seq
+                );
+                let mut older = Replayer::from_snapshot(&self.dir, self.limits, Some(snap - 1))?;
+                let mut quiet = Progress::new("rebuild", None);
+                older.advance_to(Some(rec.seq - 1), &mut quiet)?;
+                self.state = older.state;
+                self.snapshot_seq = older.snapshot_seq;
+                apply_all(&mut self.state, &self.records.events)
+                    .map_err(|why| Failure::check(format!("record {}: {why}", rec.seq)))?;
             }
             self.last_seq = rec.seq;
             self.last_ts = rec.ts;
@@ -227,6 +245,19 @@ impl Replayer {
     pub fn applied(&self) -> u64 {
         self.applied
     }
+}
+
+/// Applies one record's events; the error says which event did not apply.
+fn apply_all(state: &mut State, events: &[Event]) -> Result<(), String> {
+    for (i, event) in events.iter().enumerate() {
+        apply(state, event).map_err(|e| {
+            format!(
+                "journaled event {i} ({}) does not apply to the rebuilt state: {e}",
+                event.name()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 pub fn beyond_end(seq: u64, last: u64) -> Failure {

@@ -1,7 +1,9 @@
 //! `replay verify` on a journal decided under earlier rules: a record whose
 //! re-execution differs only by a known rules change (see `src/rules.rs`) is
 //! listed, the audit goes on from its journaled events, and the exit status
-//! is 4; any other divergence still fails with exit status 1.
+//! is 4; any other divergence still fails with exit status 1. Also: replay
+//! falls back from a snapshot whose state the following records do not
+//! apply to, as the engine does at start-up.
 
 mod common;
 
@@ -129,5 +131,46 @@ fn any_other_divergence_still_fails() {
         r.stderr.contains("divergence at sequence 7"),
         "{}",
         r.stderr
+    );
+}
+
+/// A snapshot that matches the journal at its sequence in every header field
+/// but whose state the following records do not apply to: `replay state`
+/// falls back to genesis (as the engine does at start-up), never fails.
+#[test]
+fn replay_falls_back_when_records_do_not_apply_to_a_snapshot() {
+    use keel_engine::runtime::recovery;
+    use keel_engine::snapshot::{self, SnapshotInfo};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let digest = write_journal(&dir, &lines(), 1);
+    let limits = keel_engine::Limits::default();
+    // The state after 9 (three accounts opened, deposits made) under the
+    // header of 5: replaying 6 (an open_account) on it fails.
+    let (state, _, _, _) = recovery::rebuild(&dir, limits, Some(9)).unwrap();
+    let (_, ts5, _, _) = recovery::rebuild(&dir, limits, Some(5)).unwrap();
+    let chain = keel_journal::chain_at(&dir, 5).unwrap().unwrap();
+    snapshot::write(
+        &dir,
+        &state,
+        SnapshotInfo {
+            seq: 5,
+            ts_ns: ts5,
+            chain,
+        },
+    )
+    .unwrap();
+    let r = replay(&["state", p(&dir)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("skipped snapshot at sequence 5: record 6"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains(&format!("digest {digest}")),
+        "{}",
+        r.stdout
     );
 }
