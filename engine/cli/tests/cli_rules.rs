@@ -7,26 +7,10 @@ mod cli_support;
 #[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cli_support::*;
 use serde_json::Value;
-
-/// `configs/default.toml` with its journal in `work`, no prefault, no sync,
-/// and `edit` applied to the text.
-fn default_config(work: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let text = std::fs::read_to_string(root.join("configs/default.toml")).expect("default.toml");
-    let journal = work.join("journal").display().to_string();
-    let text = text
-        .replace("dir = \"keel-data/journal\"", &format!("dir = {journal:?}"))
-        .replace("prefault = true", "prefault = false")
-        .replace("durability = \"batch\"", "durability = \"none\"");
-    assert!(text.contains(&journal), "default.toml's journal.dir moved");
-    let path = work.join("keel.toml");
-    std::fs::write(&path, edit(text)).unwrap();
-    path
-}
 
 fn run(config: &Path, work: &Path, lines: &[&str]) -> Vec<Value> {
     let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();

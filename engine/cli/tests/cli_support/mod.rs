@@ -192,3 +192,19 @@ pub fn keel_run_lines(config: &Path, work: &Path, lines: &[String]) -> Ran {
         "-",
     ])
 }
+
+/// `configs/default.toml` with its journal in `work`, no prefault, no sync,
+/// and `edit` applied to the text.
+pub fn default_config(work: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("configs/default.toml")).expect("default.toml");
+    let journal = work.join("journal").display().to_string();
+    let text = text
+        .replace("dir = \"keel-data/journal\"", &format!("dir = {journal:?}"))
+        .replace("prefault = true", "prefault = false")
+        .replace("durability = \"batch\"", "durability = \"none\"");
+    assert!(text.contains(&journal), "default.toml's journal.dir moved");
+    let path = work.join("keel.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
