@@ -10,10 +10,11 @@
 //!
 //! Same conditions for every engine:
 //! - the harness's own id mappings are plain arrays allocated before timing;
-//! - memory is touched before timing: glibc's malloc is told never to use
-//!   `mmap` nor to give memory back (`mallopt`), and each engine runs two
-//!   untimed warm-up passes, so later passes reuse pages already faulted in;
-//!   Keel's state is cloned from a prepared one before timing;
+//! - memory is touched before timing: for the peers, which allocate inside
+//!   their timed loops, glibc's malloc is told never to use `mmap` nor to
+//!   give memory back (`mallopt`), and each engine runs two untimed warm-up
+//!   passes, so later passes reuse pages already faulted in; Keel's state is
+//!   cloned from a prepared one before timing (glibc's defaults);
 //! - the minor page faults taken inside each timed loop are counted
 //!   (`getrusage`) and printed; so are the fills each engine produced.
 //!
@@ -53,13 +54,20 @@ fn minor_faults() -> u64 {
     }
 }
 
-/// Keeps freed memory in the process and every allocation on the heap, so
-/// a pass after the warm-up finds its pages already faulted in.
-fn keep_memory_touched() {
-    // SAFETY: mallopt only changes glibc malloc's tuning parameters; it is
-    // called before any other thread exists.
+/// `true`: freed memory stays in the process and every allocation comes
+/// from the heap, so a peer's pass after the warm-up finds its pages already
+/// faulted in (the peers allocate inside their timed loops). `false`:
+/// glibc's defaults (large blocks mapped, and so eligible for transparent
+/// huge pages), for Keel, whose state is cloned, and so touched, before its
+/// timed loop starts. Either way the faults inside each timed loop are
+/// counted and printed.
+fn keep_memory_touched(on: bool) {
+    // glibc's default M_MMAP_MAX.
+    const DEFAULT_MMAP_MAX: i32 = 65_536;
+    // SAFETY: mallopt only changes glibc malloc's tuning parameters; the
+    // bench is single-threaded.
     unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_MMAP_MAX, if on { 0 } else { DEFAULT_MMAP_MAX });
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
@@ -137,7 +145,7 @@ fn orderbook_rs_pass(w: &PeerWorkload) -> Pass {
 }
 
 fn bench(c: &mut Criterion) {
-    keep_memory_touched();
+    keep_memory_touched(true);
     let w = generate(SEED, DEPTHS[0], OPS);
     let base = keel_prepared(&w);
     let mut g = c.benchmark_group("peers");
@@ -182,7 +190,6 @@ fn measure(mut pass: impl FnMut() -> Pass, ops: usize) -> (f64, u64, u64) {
 }
 
 fn summary() {
-    keep_memory_touched();
     println!("\npeers: then {OPS} ops (50% passive limit, 30% cancel, 14% IOC, 6% market); median of {PASSES} passes after two warm-ups\n");
     println!("| book | engine | ns/op | Mops/s | that engine ÷ Keel | page faults in timed loop | fills |");
     println!("|---|---|---:|---:|---:|---:|---:|");
@@ -190,7 +197,9 @@ fn summary() {
         let w = generate(SEED, depth, OPS);
         let base = keel_prepared(&w);
         let n = w.ops.len();
+        keep_memory_touched(false);
         let (keel, keel_faults, keel_fills) = measure(|| keel_pass(&w, &base), n);
+        keep_memory_touched(true);
         let rows = [
             ("Keel core", (keel, keel_faults, keel_fills)),
             ("lobster 0.7.0", measure(|| lobster_pass(&w), n)),
