@@ -104,6 +104,9 @@ fn full_disk_is_a_clean_error_and_committed_data_survives() {
         "{msg}"
     );
     assert!(msg.contains("free disk space"), "{msg}");
+    // It names the real config key (issue 11: it once said a key that does
+    // not exist).
+    assert!(msg.contains("journal.segment_size_mib"), "{msg}");
     eprintln!("disk full after {last_ok} committed records: {msg}");
     // Fail-stop afterwards.
     assert!(j.append(b"x").is_err());
