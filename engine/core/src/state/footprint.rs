@@ -51,7 +51,7 @@ pub struct Footprint {
 /// The order index's bucket count for `capacity` orders (as
 /// `OrderIndex::with_capacity` sizes it).
 fn order_index_buckets(capacity: u64) -> u64 {
-    (capacity + capacity / 2).max(16).next_power_of_two()
+    (capacity + capacity / 2).max(32).next_power_of_two()
 }
 
 impl Footprint {
