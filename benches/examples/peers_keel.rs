@@ -4,7 +4,6 @@
 //! target/release/examples/peers_keel [DEPTH]`.
 
 #[path = "../tests/common/peers.rs"]
-#[allow(dead_code)]
 mod peers;
 
 fn main() {
