@@ -11,7 +11,7 @@ mod cli_support;
 #[path = "../../runtime/tests/runtime_support/mod.rs"]
 mod runtime_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
@@ -79,28 +79,16 @@ fn sigkill_at_random_moments_loses_nothing_published() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn keel run");
-        let mut stdin = child.stdin.take().unwrap();
         // The input trickles in random chunks with short pauses, so kills
-        // land while commands are still arriving and being journaled. The
-        // writer keeps stdin open afterwards (returns it), so the child never
-        // reaches the end of its input: only the kill stops it.
-        let mut chunks = Vec::new();
-        let mut at = 0;
-        while at < lines.len() {
-            let n = (rng.range(1, 64) as usize).min(lines.len() - at);
-            let pause = Duration::from_micros(rng.range(0, 1_500));
-            chunks.push((lines[at..at + n].join("\n") + "\n", pause));
-            at += n;
-        }
-        let writer = std::thread::spawn(move || {
-            for (chunk, pause) in chunks {
-                if stdin.write_all(chunk.as_bytes()).is_err() || stdin.flush().is_err() {
-                    break;
-                }
-                std::thread::sleep(pause);
-            }
-            stdin
-        });
+        // land while commands are still arriving and being journaled; stdin
+        // stays open, so only the kill stops the child.
+        let writer = trickle(
+            child.stdin.take().unwrap(),
+            &lines,
+            &mut rng,
+            64,
+            (0, 1_500),
+        );
         let mut stderr = child.stderr.take().unwrap();
         let err_reader = std::thread::spawn(move || {
             let mut s = String::new();

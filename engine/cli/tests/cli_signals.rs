@@ -173,28 +173,16 @@ fn sigterm_at_random_moments_answers_every_committed_command() {
         };
 
         let mut child = spawn_keel(&config_path);
-        let mut stdin = child.stdin.take().unwrap();
-        let mut chunks = Vec::new();
-        let mut at = 0;
         // Small chunks with pauses: the stream takes a while to arrive, so
-        // most signals land while lines are still coming in.
-        while at < lines.len() {
-            let n = (rng.range(1, 24) as usize).min(lines.len() - at);
-            let pause = Duration::from_micros(rng.range(200, 3_000));
-            chunks.push((lines[at..at + n].join("\n") + "\n", pause));
-            at += n;
-        }
-        // The writer keeps stdin open afterwards (returns it): only the
-        // signal ends the run.
-        let writer = std::thread::spawn(move || {
-            for (chunk, pause) in chunks {
-                if stdin.write_all(chunk.as_bytes()).is_err() || stdin.flush().is_err() {
-                    break;
-                }
-                std::thread::sleep(pause);
-            }
-            stdin
-        });
+        // most signals land while lines are still coming in; stdin stays
+        // open afterwards, so only the signal ends the run.
+        let writer = trickle(
+            child.stdin.take().unwrap(),
+            &lines,
+            &mut rng,
+            24,
+            (200, 3_000),
+        );
         let out_rx = lines_of(child.stdout.take().unwrap());
         let err_rx = lines_of(child.stderr.take().unwrap());
         let (mut out, mut err) = (Vec::new(), Vec::new());

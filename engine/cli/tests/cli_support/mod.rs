@@ -208,3 +208,34 @@ pub fn default_config(work: &Path, edit: impl Fn(String) -> String) -> std::path
     std::fs::write(&path, edit(text)).unwrap();
     path
 }
+
+/// Writes `lines` to `stdin` from a thread, in random chunks of 1 to
+/// `max_chunk` lines with random pauses of `pause_us` microseconds between
+/// them, then returns `stdin` still open (so the child never sees the end
+/// of its input: only a signal or a kill stops it).
+pub fn trickle(
+    mut stdin: std::process::ChildStdin,
+    lines: &[String],
+    rng: &mut Rng,
+    max_chunk: u64,
+    pause_us: (u64, u64),
+) -> std::thread::JoinHandle<std::process::ChildStdin> {
+    use std::io::Write;
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        let n = (rng.range(1, max_chunk) as usize).min(lines.len() - at);
+        let pause = std::time::Duration::from_micros(rng.range(pause_us.0, pause_us.1));
+        chunks.push((lines[at..at + n].join("\n") + "\n", pause));
+        at += n;
+    }
+    std::thread::spawn(move || {
+        for (chunk, pause) in chunks {
+            if stdin.write_all(chunk.as_bytes()).is_err() || stdin.flush().is_err() {
+                break;
+            }
+            std::thread::sleep(pause);
+        }
+        stdin
+    })
+}
