@@ -568,6 +568,26 @@ pub fn plain_word(buf: &[u8], off: usize) -> u32 {
     }
 }
 
+/// The valid frames of a whole segment file's bytes, from the header on,
+/// with their offsets; stops at the first frame that is not valid (or the
+/// end of data). For offline tools and tests.
+pub fn frames(buf: &[u8]) -> Vec<(usize, Frame)> {
+    let mut out = Vec::new();
+    let mut pos = HEADER_LEN;
+    while pos + 8 <= buf.len() {
+        let f = parse_frame(buf, pos, plain_word(buf, pos));
+        let len = match f {
+            Frame::Record { frame_len, .. } => frame_len,
+            Frame::Commit(_) => MARKER_LEN,
+            Frame::Seal(_) => SEAL_LEN,
+            _ => break,
+        };
+        out.push((pos, f));
+        pos += len;
+    }
+    out
+}
+
 /// Scan 8-aligned offsets in `[from, buf.len())` (`from` rounded up) for
 /// any valid frame (record, commit marker or roll marker), ignoring
 /// expected sequences.

@@ -38,21 +38,7 @@ fn build(dir: &Path, records: u64) {
 
 /// Every frame of a segment file: (offset, frame).
 fn frames(path: &Path) -> Vec<(usize, Frame)> {
-    let b = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut pos = format::HEADER_LEN;
-    while pos + 8 <= b.len() {
-        let f = format::parse_frame(&b, pos, format::plain_word(&b, pos));
-        let len = match f {
-            Frame::Record { frame_len, .. } => frame_len,
-            Frame::Commit(_) => format::MARKER_LEN,
-            Frame::Seal(_) => format::SEAL_LEN,
-            _ => break,
-        };
-        out.push((pos, f));
-        pos += len;
-    }
-    out
+    format::frames(&std::fs::read(path).unwrap())
 }
 
 fn seal_of(path: &Path) -> (usize, format::SealMarker) {

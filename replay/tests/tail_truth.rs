@@ -60,21 +60,9 @@ fn assert_refused_alike(dir: &Path, file: &Path, offset: usize, seq: u64) {
     Journal::open(cfg(dir)).unwrap();
 }
 
+/// Every frame of a segment file: (offset, frame).
 fn frames(path: &Path) -> Vec<(usize, Frame)> {
-    let b = std::fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut pos = format::HEADER_LEN;
-    while pos + 8 <= b.len() {
-        let f = format::parse_frame(&b, pos, format::plain_word(&b, pos));
-        let len = match f {
-            Frame::Record { frame_len, .. } => frame_len,
-            Frame::Commit(_) | Frame::Seal(_) => 56,
-            _ => break,
-        };
-        out.push((pos, f));
-        pos += len;
-    }
-    out
+    format::frames(&std::fs::read(path).unwrap())
 }
 
 fn first_seq(path: &Path) -> u64 {
