@@ -33,10 +33,26 @@ fn cfg(dir: &Path) -> JournalConfig {
     c
 }
 
+/// `Journal::open`, retried for a moment while the lock is held by this
+/// process: other tests in this binary spawn `replay` concurrently, and a
+/// child holds a copy of the just-dropped writer's lock descriptor between
+/// its fork and its exec (close-on-exec closes it only at the exec).
+fn open_past_forks(dir: &Path) -> Result<Journal, OpenError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Journal::open(cfg(dir)) {
+            Err(OpenError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.map(|(j, _)| j),
+        }
+    }
+}
+
 /// `replay verify` exits 1 naming `seq`, `file` and `offset`, with the same
 /// error `Journal::open` refuses with; `replay repair` at `seq` fixes it.
 fn assert_refused_alike(dir: &Path, file: &Path, offset: usize, seq: u64) {
-    let open_err = match Journal::open(cfg(dir)) {
+    let open_err = match open_past_forks(dir) {
         Err(OpenError::Corrupt(e)) => e,
         other => panic!("open did not refuse: {other:?}"),
     };
@@ -57,7 +73,7 @@ fn assert_refused_alike(dir: &Path, file: &Path, offset: usize, seq: u64) {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = keel_journal::verify(dir).unwrap();
     assert_eq!(v.last_committed.map(|c| c.0), Some(seq - 1));
-    Journal::open(cfg(dir)).unwrap();
+    open_past_forks(dir).unwrap();
 }
 
 /// Every frame of a segment file: (offset, frame).
