@@ -13,7 +13,9 @@
 //! - `far_place`: a limit at a new price level far outside the window, among
 //!   many far levels (undone: cancelled).
 //!
-//! Every state's memory is allocated and touched (`prefault`) before timing.
+//! Every state's memory is allocated, advised for transparent huge pages
+//! (`advise_huge_pages`, as `keel run` does with `engine.prefault`) and
+//! touched (`prefault`) before timing.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -80,6 +82,7 @@ impl Bench {
             resting: std::collections::VecDeque::with_capacity(max_orders as usize),
             far_next: MID * 10,
         };
+        keel_engine::advise_huge_pages(&b.state);
         b.state.prefault();
         let name = |n| Name::new(n).expect("name");
         b.run(

@@ -53,8 +53,8 @@ pub use config::{Config, ConfigBuilder, ConfigError};
 pub use keel_core::{Registry, UnknownName};
 pub use model::*;
 pub use runtime::{
-    CommandSender, Engine, EngineError, LoopExit, Output, OutputBatch, StartError, StartReport,
-    Stats, SubmitError, Subscription, SubscriptionError,
+    advise_huge_pages, CommandSender, Engine, EngineError, LoopExit, Output, OutputBatch,
+    StartError, StartReport, Stats, SubmitError, Subscription, SubscriptionError,
 };
 pub use state::{Limits, State};
 pub use units::{NamedCommands, UnitError};

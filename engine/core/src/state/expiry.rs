@@ -175,6 +175,14 @@ impl ExpiryIndex {
     }
 }
 
+impl ExpiryIndex {
+    /// Appends (address, bytes) of the heap and position tables.
+    pub(crate) fn regions(&self, out: &mut Vec<(usize, usize)>) {
+        out.push(super::slab::capacity_region(&self.heap));
+        out.push(super::slab::region(&self.position));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

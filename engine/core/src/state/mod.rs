@@ -83,6 +83,19 @@ impl State {
         self.levels.prefault();
     }
 
+    /// The address and byte length of each large region [`State::new`]
+    /// reserved (order and level slabs, order index, expiry index), for a
+    /// runtime that advises the kernel about them (transparent huge pages).
+    /// Reads only pointers and capacities; the core itself does no I/O.
+    pub fn reserved_regions(&self) -> Vec<(usize, usize)> {
+        let mut regions = Vec::with_capacity(8);
+        self.orders.regions(&mut regions);
+        self.levels.regions(&mut regions);
+        self.order_index.regions(&mut regions);
+        self.expiries.regions(&mut regions);
+        regions
+    }
+
     /// The limits the state was created with.
     pub fn limits(&self) -> &Limits {
         &self.limits

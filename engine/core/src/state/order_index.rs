@@ -58,6 +58,12 @@ impl OrderIndex {
         }
     }
 
+    /// Appends (address, bytes) of the key and slot tables.
+    pub(crate) fn regions(&self, out: &mut Vec<(usize, usize)>) {
+        out.push(super::slab::region(&self.keys));
+        out.push(super::slab::region(&self.slots));
+    }
+
     /// How many ids are indexed.
     pub fn len(&self) -> usize {
         self.len

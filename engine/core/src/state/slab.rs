@@ -97,6 +97,12 @@ impl<T> Slab<T> {
             .filter_map(|(i, s)| s.as_ref().map(|t| (i as u32, t)))
     }
 
+    /// Appends (address, bytes) of the slot and free-list reservations.
+    pub(crate) fn regions(&self, out: &mut Vec<(usize, usize)>) {
+        out.push(capacity_region(&self.slots));
+        out.push(capacity_region(&self.free));
+    }
+
     /// Writes every slot once so the memory is faulted in before use.
     pub fn prefault(&mut self)
     where
@@ -111,6 +117,16 @@ impl<T> Slab<T> {
         self.free.resize(self.capacity, 0);
         self.free.truncate(free_used);
     }
+}
+
+/// (address, bytes) of a vector's whole reservation.
+pub(crate) fn region<T>(v: &[T]) -> (usize, usize) {
+    (v.as_ptr() as usize, std::mem::size_of_val(v))
+}
+
+/// (address, bytes) of a vector's capacity, used or not.
+pub(crate) fn capacity_region<T>(v: &Vec<T>) -> (usize, usize) {
+    (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
 }
 
 #[cfg(test)]

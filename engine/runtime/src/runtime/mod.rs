@@ -10,6 +10,7 @@ mod business_loop;
 mod clock;
 mod control;
 mod error;
+mod huge_pages;
 mod input;
 mod outputs;
 pub mod recovery;
@@ -30,6 +31,7 @@ use crate::state::State;
 
 pub use business_loop::LoopExit;
 pub use error::{EngineError, StartError};
+pub use huge_pages::advise_huge_pages;
 pub use input::{CommandSender, SubmitError};
 pub use outputs::{Output, OutputBatch, Subscription, SubscriptionError};
 pub use telemetry::Stats;

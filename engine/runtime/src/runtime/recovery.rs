@@ -206,6 +206,7 @@ pub fn recover(config: &Config) -> Result<Recovered, StartError> {
         report.last_sequence.unwrap_or(0),
     )?;
     if config.engine.prefault {
+        super::advise_huge_pages(&state);
         state.prefault();
     }
     Ok(Recovered {
