@@ -129,6 +129,12 @@ impl ExpiryIndex {
         self.heap.is_empty()
     }
 
+    /// Appends (address, bytes) of the heap and position tables.
+    pub(crate) fn regions(&self, out: &mut Vec<(usize, usize)>) {
+        out.push(super::slab::capacity_region(&self.heap));
+        out.push(super::slab::region(&self.position));
+    }
+
     /// All entries `(expiry_ns, order)`, soonest first (a sorted copy, for
     /// the tests).
     #[cfg(test)]
@@ -172,14 +178,6 @@ impl ExpiryIndex {
             self.swap(at, first);
             at = first;
         }
-    }
-}
-
-impl ExpiryIndex {
-    /// Appends (address, bytes) of the heap and position tables.
-    pub(crate) fn regions(&self, out: &mut Vec<(usize, usize)>) {
-        out.push(super::slab::capacity_region(&self.heap));
-        out.push(super::slab::region(&self.position));
     }
 }
 

@@ -119,7 +119,7 @@ impl<T> Slab<T> {
     }
 }
 
-/// (address, bytes) of a vector's whole reservation.
+/// (address, bytes) of a boxed slice (a table allocated whole).
 pub(crate) fn region<T>(v: &[T]) -> (usize, usize) {
     (v.as_ptr() as usize, std::mem::size_of_val(v))
 }

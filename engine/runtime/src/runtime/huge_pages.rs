@@ -7,6 +7,9 @@
 //! faulted in, so call it before [`State::prefault`]) removes most of those
 //! misses. It is a hint: where the kernel has THP disabled, or cannot find a
 //! free huge page, memory stays in 4 KiB pages and nothing else changes.
+//! Pages already touched (by recovery replaying orders into the state) are
+//! left to the kernel's background collapsing. On systems other than Linux
+//! it does nothing.
 
 use crate::state::State;
 
@@ -17,6 +20,7 @@ const HUGE_PAGE_BYTES: usize = 2 << 20;
 /// Advises huge pages over every whole 2 MiB span inside the state's
 /// reserved regions. Returns the bytes advised (0 where the kernel refused or
 /// no region holds a whole span).
+#[cfg(target_os = "linux")]
 pub fn advise_huge_pages(state: &State) -> usize {
     let mut advised = 0;
     for (addr, len) in state.reserved_regions() {
@@ -37,6 +41,12 @@ pub fn advise_huge_pages(state: &State) -> usize {
         }
     }
     advised
+}
+
+/// Not Linux: no transparent huge pages to ask for; advises nothing.
+#[cfg(not(target_os = "linux"))]
+pub fn advise_huge_pages(_state: &State) -> usize {
+    0
 }
 
 #[cfg(test)]
