@@ -15,7 +15,11 @@
 //!
 //! Every state's memory is allocated, advised for transparent huge pages
 //! (`advise_huge_pages`, as `keel run` does with `engine.prefault`) and
-//! touched (`prefault`) before timing.
+//! touched (`prefault`) before timing. Before each command the bench calls
+//! `State::prefetch_ahead` with the next three commands of its chunk, as the
+//! business-logic loop does over a batch (it hints only from 8,192 open
+//! orders; `KEEL_SCALE_PREFETCH=0` turns it off). `KEEL_SCALE_OPS` (a comma
+//! list of the names above) runs only those operations.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -62,6 +66,9 @@ struct Bench {
     /// Resting orders, oldest first: (id, account).
     resting: std::collections::VecDeque<(u64, u32)>,
     far_next: u64,
+    /// Whether to call `prefetch_ahead` (`KEEL_SCALE_PREFETCH=0` turns it
+    /// off, to see what it buys).
+    prefetch: bool,
 }
 
 impl Bench {
@@ -81,6 +88,7 @@ impl Bench {
             ts: 1,
             resting: std::collections::VecDeque::with_capacity(max_orders as usize),
             far_next: MID * 10,
+            prefetch: std::env::var("KEEL_SCALE_PREFETCH").map_or(true, |v| v != "0"),
         };
         keel_engine::advise_huge_pages(&b.state);
         b.state.prefault();
@@ -249,7 +257,12 @@ impl Bench {
             }
             let first_id = self.state.next_order_id();
             let started = Instant::now();
-            for cmd in &cmds {
+            for (i, cmd) in cmds.iter().enumerate() {
+                // As the business-logic loop does over a batch.
+                if self.prefetch {
+                    self.state
+                        .prefetch_ahead([cmds.get(i + 1), cmds.get(i + 2), cmds.get(i + 3)]);
+                }
                 self.ts += 1;
                 process(&mut self.state, cmd, self.ts, &mut self.out).expect("processes");
                 black_box(&self.out);
@@ -298,7 +311,15 @@ fn scale(c: &mut Criterion) {
             .collect(),
         Err(_) => SIZES.to_vec(),
     };
+    let only: Option<Vec<String>> = std::env::var("KEEL_SCALE_OPS")
+        .ok()
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
     for op in ops {
+        if let Some(only) = &only {
+            if !only.iter().any(|o| o == op.name()) {
+                continue;
+            }
+        }
         let mut group = c.benchmark_group(format!("scale/{}", op.name()));
         group.sample_size(10);
         group.warm_up_time(Duration::from_millis(500));

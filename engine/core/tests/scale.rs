@@ -2,7 +2,9 @@
 //! resting orders, thousands of price levels far outside the window and
 //! thousands of GTD orders with colliding expiries. After every command the
 //! events applied to a replica reproduce the state (digest equality with
-//! `apply`), and at checkpoints every invariant holds.
+//! `apply`), and at checkpoints every invariant holds. The state, not the
+//! replica, gets the loop's cache hints (`prefetch_ahead`) before each
+//! command, so the same check shows they change nothing.
 //!
 //! `KEEL_SCALE_ORDERS` (default 100000) sets the resting orders built first,
 //! `KEEL_SCALE_COMMANDS` (default 30000) the random commands after, and
@@ -111,6 +113,14 @@ impl Scale {
         let r = &mut self.request[account as usize];
         *r += 1;
         let cmd = Command::new(account, *r, kind);
+        // The loop's cache hints, on the state but not the replica: they
+        // must change nothing (digest equality below), whatever they name:
+        // an order that exists, one that has ended or never existed.
+        let named = |order| Command::new(account, 0, CommandKind::CancelOrder { order });
+        let known = named(self.placed.last().copied().unwrap_or(1));
+        let any = named(self.rng.below(4 * self.placed.len() as u64 + 2));
+        self.state
+            .prefetch_ahead([Some(&cmd), Some(&known), Some(&any)]);
         process(&mut self.state, &cmd, self.now, &mut self.out).expect("process");
         for e in &self.out {
             apply(&mut self.replica, e).expect("the events apply to the replica");

@@ -208,8 +208,8 @@ fn apply_trade(state: &mut State, trade: &Trade) -> Result<(), ApplyError> {
         .ok_or(ApplyError::UnknownSymbol {
             symbol: trade.symbol,
         })?;
-    let maker = state.slot_of(trade.maker_order)?;
     let taker = state.slot_of(trade.taker_order)?;
+    let maker = state.slot_of_once(trade.maker_order)?;
     {
         let (m, t) = (state.order_at(maker), state.order_at(taker));
         if !m.is_resting()

@@ -49,7 +49,11 @@ pub struct MatchOutcome {
 }
 
 impl MatchOutcome {
-    fn ended(remaining: u64, taker_cancelled: bool, levels_emptied: u32) -> MatchOutcome {
+    pub(crate) fn ended(
+        remaining: u64,
+        taker_cancelled: bool,
+        levels_emptied: u32,
+    ) -> MatchOutcome {
         MatchOutcome {
             remaining,
             taker_cancelled,

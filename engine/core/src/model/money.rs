@@ -48,8 +48,14 @@ impl Scales {
 #[inline]
 pub fn fee(notional: u64, bps: u16) -> u64 {
     // notional < 2^64 and bps ≤ 10_000 < 2^14, so the product fits in u128
-    // and the quotient is at most notional.
-    ((notional as u128 * bps as u128) / BPS_ONE as u128) as u64
+    // and the quotient is at most notional. Almost always the product fits
+    // 64 bits, and a 64-bit division by a constant is a multiply and a
+    // shift, where a 128-bit one is a library call; the result is the same.
+    let wide = notional as u128 * bps as u128;
+    match u64::try_from(wide) {
+        Ok(narrow) => narrow / BPS_ONE,
+        Err(_) => (wide / BPS_ONE as u128) as u64,
+    }
 }
 
 /// Notional plus the fee at `bps`: what a buy at `price` for `qty` may cost.
@@ -110,6 +116,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fee_is_the_exact_128_bit_quotient(notional in any::<u64>(), bps in 0u16..=10_000) {
+            let exact = (u128::from(notional) * u128::from(bps) / u128::from(BPS_ONE)) as u64;
+            prop_assert_eq!(fee(notional, bps), exact);
+            // Both sides of the 64-bit fast path.
+            let edge = u64::MAX / u64::from(bps.max(1));
+            for n in [edge.saturating_sub(1), edge, edge.saturating_add(1), u64::MAX] {
+                let exact = (u128::from(n) * u128::from(bps) / u128::from(BPS_ONE)) as u64;
+                prop_assert_eq!(fee(n, bps), exact);
+            }
+        }
+
         #[test]
         fn fee_of_parts_never_exceeds_fee_of_whole(a in 0u64..1 << 40, b in 0u64..1 << 40, bps in 0u16..=10_000) {
             prop_assert!(fee(a, bps) + fee(b, bps) <= fee(a + b, bps));

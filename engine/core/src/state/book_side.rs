@@ -214,6 +214,51 @@ impl BookSide {
         }
     }
 
+    /// The level at `price`, or, when there is none, the one `make` adds to
+    /// the slab (at `price`, on this side), linked in: what [`Self::find`]
+    /// then [`Self::insert`] do, with one tree descent instead of two for a
+    /// level outside the window. An error from `make` changes nothing.
+    pub fn find_or_insert<E>(
+        &mut self,
+        levels: &mut Slab<Level>,
+        price: u64,
+        make: impl FnOnce(&mut Slab<Level>) -> Result<u32, E>,
+    ) -> Result<u32, E> {
+        let window_slot = self.slot(price);
+        if let Some(i) = window_slot {
+            let level = self.window[i];
+            if level != NIL {
+                return Ok(level);
+            }
+            let level = make(levels)?;
+            self.window_put(i, level);
+            return Ok(level);
+        }
+        if !self.should_recentre(price) {
+            let key = self.key(price);
+            let mut make = Some(make);
+            return Ok(
+                match tree::find_or_insert(levels, self.side, self.root, key, &mut make)? {
+                    tree::Put::Found(level) => level,
+                    tree::Put::Added { root, level, .. } => {
+                        self.root = root;
+                        self.in_tree += 1;
+                        if self.tree_best.is_none_or(|b| key > b.key) {
+                            self.tree_best = Some(LevelRef { key, level });
+                        }
+                        level
+                    }
+                },
+            );
+        }
+        if let Some(level) = tree::find(levels, self.side, self.root, self.key(price)) {
+            return Ok(level);
+        }
+        let level = make(levels)?;
+        self.insert(levels, level);
+        Ok(level)
+    }
+
     /// Adds the level in slot `level` (at its price; there must be none).
     pub fn insert(&mut self, levels: &mut Slab<Level>, level: u32) {
         let price = node(levels, level).price;
@@ -568,21 +613,109 @@ mod tree {
 
     /// Inserts level `new` (its key must not be in the tree); the new root.
     pub fn insert(levels: &mut Slab<Level>, side: Side, n: u32, new: u32) -> u32 {
+        let k = key(levels, side, new);
+        insert_below(levels, side, n, new, k).0
+    }
+
+    /// Inserts `new` (key `k`) into subtree `n`: (its new root, whether its
+    /// height grew). Once a subtree keeps its height, nothing above it
+    /// changes, so the heights and balance of the rest of the path are left
+    /// alone: the descent is O(log n) comparisons, the rebalancing amortized
+    /// O(1) (a new level at the edge of many far levels would otherwise
+    /// update every node on the path).
+    fn insert_below(levels: &mut Slab<Level>, side: Side, n: u32, new: u32, k: u64) -> (u32, bool) {
         if n == NIL {
             let l = at(levels, new);
             (l.left, l.right, l.height) = (NIL, NIL, 1);
-            return new;
+            return (new, true);
         }
-        let (k, nk) = (key(levels, side, new), key(levels, side, n));
+        let nk = key(levels, side, n);
         assert_ne!(k, nk, "level added twice");
-        if k < nk {
-            let l = insert(levels, side, node(levels, n).left, new);
+        let grew = if k < nk {
+            let (l, grew) = insert_below(levels, side, node(levels, n).left, new, k);
             at(levels, n).left = l;
+            grew
         } else {
-            let r = insert(levels, side, node(levels, n).right, new);
+            let (r, grew) = insert_below(levels, side, node(levels, n).right, new, k);
             at(levels, n).right = r;
+            grew
+        };
+        if !grew {
+            return (n, false);
         }
-        balance(levels, n)
+        let before = height(levels, n);
+        let root = balance(levels, n);
+        (root, height(levels, root) > before)
+    }
+
+    /// What [`find_or_insert`] did.
+    pub enum Put {
+        /// The key was there, at this level.
+        Found(u32),
+        /// `level` was made and inserted; `root` is the subtree's new root
+        /// and `grew` whether its height grew.
+        Added { root: u32, level: u32, grew: bool },
+    }
+
+    /// The level with key `k` in subtree `n`, or a new one from `make`
+    /// (called at most once, only when `k` is absent) inserted there, in
+    /// one descent, rebalancing as [`insert`] does. If `make` fails nothing
+    /// has changed yet: links are written only on the way back up.
+    pub fn find_or_insert<E, F>(
+        levels: &mut Slab<Level>,
+        side: Side,
+        n: u32,
+        k: u64,
+        make: &mut Option<F>,
+    ) -> Result<Put, E>
+    where
+        F: FnOnce(&mut Slab<Level>) -> Result<u32, E>,
+    {
+        if n == NIL {
+            let make = make.take().expect("a level is made at most once");
+            let new = make(levels)?;
+            debug_assert_eq!(key(levels, side, new), k, "made level has the key");
+            let l = at(levels, new);
+            (l.left, l.right, l.height) = (NIL, NIL, 1);
+            return Ok(Put::Added {
+                root: new,
+                level: new,
+                grew: true,
+            });
+        }
+        let nk = key(levels, side, n);
+        if k == nk {
+            return Ok(Put::Found(n));
+        }
+        let left = k < nk;
+        let child = if left {
+            node(levels, n).left
+        } else {
+            node(levels, n).right
+        };
+        let (c, level, grew) = match find_or_insert(levels, side, child, k, make)? {
+            Put::Found(level) => return Ok(Put::Found(level)),
+            Put::Added { root, level, grew } => (root, level, grew),
+        };
+        if left {
+            at(levels, n).left = c;
+        } else {
+            at(levels, n).right = c;
+        }
+        if !grew {
+            return Ok(Put::Added {
+                root: n,
+                level,
+                grew: false,
+            });
+        }
+        let before = height(levels, n);
+        let root = balance(levels, n);
+        Ok(Put::Added {
+            root,
+            level,
+            grew: height(levels, root) > before,
+        })
     }
 
     /// Removes the smallest key of subtree `n`: (new subtree root, removed).
@@ -753,6 +886,19 @@ mod tests {
         fn find(&self, price: u64) -> Option<u32> {
             self.side.find(&self.levels, price)
         }
+        /// `find_or_insert`: the slot, and whether `make` ran.
+        fn find_or_add(&mut self, price: u64) -> (u32, bool) {
+            let side = self.side.side();
+            let mut made = false;
+            let slot = self
+                .side
+                .find_or_insert(&mut self.levels, price, |levels| {
+                    made = true;
+                    levels.insert(Level::new(price, side)).map_err(|_| ())
+                })
+                .expect("capacity");
+            (slot, made)
+        }
         fn prices(&self) -> Vec<u64> {
             self.side
                 .iter_best_first(&self.levels)
@@ -804,6 +950,21 @@ mod tests {
     }
 
     #[test]
+    fn a_level_that_cannot_be_made_changes_nothing() {
+        let mut asks = Harness::new(Side::Sell);
+        for i in 0..100u64 {
+            asks.add(1_000_000 + i * 10_000);
+        }
+        let before = asks.prices();
+        let got = asks
+            .side
+            .find_or_insert(&mut asks.levels, 1_005_000, |_| Err("full"));
+        assert_eq!(got, Err("full"));
+        assert_eq!(asks.prices(), before);
+        asks.check().unwrap();
+    }
+
+    #[test]
     fn far_levels_stay_balanced() {
         let mut asks = Harness::new(Side::Sell);
         asks.add(50_000);
@@ -832,7 +993,7 @@ mod tests {
         #[test]
         fn behaves_like_a_sorted_map(
             buy in any::<bool>(),
-            ops in proptest::collection::vec((0u8..4, 0u64..12_000, prop_oneof![Just(0u64), Just(u64::MAX - 5_000), Just(1_000_000), Just(20_000)]), 1..400),
+            ops in proptest::collection::vec((0u8..6, 0u64..12_000, prop_oneof![Just(0u64), Just(u64::MAX - 5_000), Just(1_000_000), Just(20_000)]), 1..400),
         ) {
             let side = if buy { Side::Buy } else { Side::Sell };
             let mut s = Harness::new(side);
@@ -845,6 +1006,16 @@ mod tests {
                         model.insert(price, slot);
                     }
                     2 => prop_assert_eq!(s.remove(price), model.remove(&price)),
+                    3 | 4 => {
+                        let (slot, made) = s.find_or_add(price);
+                        match model.get(&price) {
+                            Some(&want) => prop_assert_eq!((slot, made), (want, false)),
+                            None => {
+                                prop_assert!(made);
+                                model.insert(price, slot);
+                            }
+                        }
+                    }
                     _ => prop_assert_eq!(s.find(price), model.get(&price).copied()),
                 }
                 prop_assert!(s.check().is_ok(), "{:?}", s.check());

@@ -40,7 +40,7 @@ impl State {
         let mut held: BTreeMap<(u32, u32), u128> = BTreeMap::new();
         let mut open_per_account: BTreeMap<u32, u32> = BTreeMap::new();
         for (slot, o) in self.orders.iter() {
-            if self.order_index.get(&o.id) != Some(&slot) {
+            if self.order_index.get(&o.id) != Some(slot) {
                 return fail(format!("order {} at slot {slot} not indexed there", o.id));
             }
             if !o.is_resting() {

@@ -16,6 +16,8 @@ pub mod limits;
 pub mod mutate;
 pub mod order;
 pub mod order_index;
+mod prefetch;
+pub use prefetch::PREFETCH_FROM_ORDERS;
 pub mod slab;
 pub mod snapshot;
 pub mod symbol;
@@ -148,7 +150,7 @@ impl State {
     /// The open order with this id: `None` if it was never accepted or has
     /// ended (filled, cancelled or expired).
     pub fn order(&self, order: OrderId) -> Option<&Order> {
-        let slot = *self.order_index.get(&order)?;
+        let slot = self.order_index.get(&order)?;
         self.orders.get(slot)
     }
 

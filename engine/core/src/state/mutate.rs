@@ -178,10 +178,21 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn slot_of(&self, order: OrderId) -> Result<u32, ApplyError> {
+    /// The slot of an open order, for `apply` (remembers it: the next
+    /// event of the same command usually names the same order).
+    #[inline]
+    pub(crate) fn slot_of(&mut self, order: OrderId) -> Result<u32, ApplyError> {
+        self.order_index
+            .slot_cached(order)
+            .ok_or(ApplyError::UnknownOrder { order })
+    }
+
+    /// The slot of an open order, without remembering it (a trade's maker:
+    /// usually named once, between two events of the taker).
+    #[inline]
+    pub(crate) fn slot_of_once(&self, order: OrderId) -> Result<u32, ApplyError> {
         self.order_index
             .get(&order)
-            .copied()
             .ok_or(ApplyError::UnknownOrder { order })
     }
 
@@ -251,17 +262,11 @@ impl State {
                 symbol: order.symbol,
             })?;
         let side = book.side_mut(order.side);
-        let level_slot = match side.find(&self.levels, order.price) {
-            Some(level) => level,
-            None => {
-                let level = self
-                    .levels
-                    .insert(Level::new(order.price, order.side))
-                    .map_err(|_| ApplyError::Capacity { what: "levels" })?;
-                side.insert(&mut self.levels, level);
-                level
-            }
-        };
+        let level_slot = side.find_or_insert(&mut self.levels, order.price, |levels| {
+            levels
+                .insert(Level::new(order.price, order.side))
+                .map_err(|_| ApplyError::Capacity { what: "levels" })
+        })?;
         let level = self.levels.get_mut(level_slot).expect("found level exists");
         let tail = level.tail;
         level.tail = slot;

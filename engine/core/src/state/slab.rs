@@ -89,6 +89,20 @@ impl<T> Slab<T> {
         self.slots.get_mut(slot as usize)?.as_mut()
     }
 
+    /// Asks the CPU to load `slot`'s cache lines (a hint; see
+    /// `prefetch.rs`). Out of range, it does nothing.
+    #[inline]
+    pub(crate) fn prefetch(&self, slot: u32) {
+        if let Some(cell) = self.slots.get(slot as usize) {
+            let first = (cell as *const Option<T>).cast::<u8>();
+            super::prefetch::prefetch_line(first);
+            // An item may straddle a line boundary: ask for its last byte's
+            // line too (the same line when it does not).
+            let last = first.wrapping_add(std::mem::size_of::<Option<T>>() - 1);
+            super::prefetch::prefetch_line(last);
+        }
+    }
+
     /// Occupied slots in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.slots

@@ -178,6 +178,10 @@ impl BusinessLoop {
                 now_ns.saturating_sub(submission.enqueued_ns),
             );
             let ts = self.clock.stamp(now, submission.ts);
+            // Start loading what the next commands of the batch will touch
+            // (a hint: it changes nothing; see `State::prefetch_ahead`).
+            let ahead = |k: usize| self.drained.get(i + k).map(|s| &s.command);
+            self.state.prefetch_ahead([ahead(1), ahead(2), ahead(3)]);
             // One record per step: a command whose work does not fit one
             // record (an expiry backlog before it, a large mass cancel)
             // continues in the engine's continuation records, at the same

@@ -16,7 +16,12 @@ use crate::state::State;
 pub fn decide(state: &State, cmd: &Command, now_ns: u64, out: &mut Vec<Event>) -> Option<Command> {
     let start = out.len();
     match decide_inner(state, cmd, now_ns, out) {
-        Ok(more) => more,
+        Ok(More::Done) => None,
+        Ok(More::CancelAll { symbol }) => Some(Command::new(
+            cmd.account,
+            0,
+            CommandKind::CancelAllContinued { symbol },
+        )),
         Err(reason) => {
             out.truncate(start);
             out.push(Event::Rejected {
@@ -29,9 +34,23 @@ pub fn decide(state: &State, cmd: &Command, now_ns: u64, out: &mut Vec<Event>) -
     }
 }
 
-/// The continuation of `cmd`'s mass cancel, if `more` orders remain.
-fn continue_cancel_all(cmd: &Command, symbol: Option<u32>, more: bool) -> Option<Command> {
-    more.then(|| Command::new(cmd.account, 0, CommandKind::CancelAllContinued { symbol }))
+/// What follows a decided command: small, so the common case copies no
+/// command.
+enum More {
+    Done,
+    /// The account's mass cancel continues (more orders than one record).
+    CancelAll {
+        symbol: Option<u32>,
+    },
+}
+
+/// The continuation of a mass cancel, if `more` orders remain.
+fn continue_cancel_all(symbol: Option<u32>, more: bool) -> More {
+    if more {
+        More::CancelAll { symbol }
+    } else {
+        More::Done
+    }
 }
 
 /// The engine's continuation commands: request id 0, no `Accepted`.
@@ -39,13 +58,13 @@ fn decide_continuation(
     state: &State,
     cmd: &Command,
     out: &mut Vec<Event>,
-) -> Result<Option<Command>, RejectReason> {
+) -> Result<More, RejectReason> {
     if cmd.request_id != 0 {
         return Err(RejectReason::NotAuthorized);
     }
     match cmd.kind {
         // The expiries themselves ran before decide, in `process_step`.
-        CommandKind::ExpireDue if cmd.account == OPERATOR => Ok(None),
+        CommandKind::ExpireDue if cmd.account == OPERATOR => Ok(More::Done),
         CommandKind::CancelAllContinued { symbol } => {
             state
                 .account(cmd.account)
@@ -53,7 +72,7 @@ fn decide_continuation(
                     account: cmd.account,
                 })?;
             let more = orders::cancel_all(state, cmd.account, symbol, out)?;
-            Ok(continue_cancel_all(cmd, symbol, more))
+            Ok(continue_cancel_all(symbol, more))
         }
         _ => Err(RejectReason::NotAuthorized),
     }
@@ -64,7 +83,7 @@ fn decide_inner(
     cmd: &Command,
     now_ns: u64,
     out: &mut Vec<Event>,
-) -> Result<Option<Command>, RejectReason> {
+) -> Result<More, RejectReason> {
     if cmd.kind.is_continuation() {
         return decide_continuation(state, cmd, out);
     }
@@ -80,7 +99,7 @@ fn decide_inner(
     if let CommandKind::OpenAccount = cmd.kind {
         funds::open_account(state, cmd, out)?;
         out.push(accepted);
-        return Ok(None);
+        return Ok(More::Done);
     }
     let account = state
         .account(cmd.account)
@@ -98,7 +117,7 @@ fn decide_inner(
     out.push(accepted);
     if let CommandKind::CancelAll { symbol } = cmd.kind {
         let more = orders::cancel_all(state, cmd.account, symbol, out)?;
-        return Ok(continue_cancel_all(cmd, symbol, more));
+        return Ok(continue_cancel_all(symbol, more));
     }
     match cmd.kind {
         CommandKind::OpenAccount
@@ -124,5 +143,5 @@ fn decide_inner(
         CommandKind::HaltSymbol { symbol } => admin::halt(state, symbol, true, out),
         CommandKind::ResumeSymbol { symbol } => admin::halt(state, symbol, false, out),
     }
-    .map(|()| None)
+    .map(|()| More::Done)
 }

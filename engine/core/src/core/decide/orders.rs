@@ -1,7 +1,7 @@
 //! Orders: place, cancel, amend, cancel-all.
 
 use super::funds::check_available;
-use crate::core::matching::{walk, Taker};
+use crate::core::matching::{walk, MatchOutcome, Taker};
 use crate::model::money::buy_cost;
 use crate::model::{
     AccountId, CancelReason, Event, MarketBound, OrderId, OrderType, PlaceOrder, RejectReason,
@@ -21,8 +21,8 @@ fn hold_for(symbol: &Symbol, side: Side, price: u64, qty: u64) -> Result<u64, Re
 
 /// Rejects a remainder that would rest on a new price level when every
 /// level slot is in use **in the state the order leaves**: the levels its
-/// own walk empties (`emptied`) and the level an amend moves it off
-/// (`freed_own`) count as free. Decided after matching, so an order that
+/// own walk empties (`emptied`) and the level an amended order (`moving`)
+/// leaves empty count as free. Decided after matching, so an order that
 /// fills completely, or does not rest, is never rejected for capacity.
 fn check_level_capacity(
     state: &State,
@@ -30,11 +30,16 @@ fn check_level_capacity(
     side: Side,
     price: u64,
     emptied: u32,
-    freed_own: Option<u64>,
+    moving: Option<&Order>,
 ) -> Result<(), RejectReason> {
-    let used = state.levels.len() as u64 - emptied as u64 - freed_own.is_some() as u64;
-    // Cheap test first: levels are almost never all in use.
+    let used = state.levels.len() as u64 - emptied as u64;
+    // Cheap test first (before looking at the moving order's level, a
+    // branch no predictor guesses): levels are almost never all in use.
     if used < state.levels.capacity() as u64 {
+        return Ok(());
+    }
+    let freed_own = moving.and_then(|o| level_freed_by_move(state, o));
+    if used - u64::from(freed_own.is_some()) < state.levels.capacity() as u64 {
         return Ok(());
     }
     // The walk only touches the other side, so the level exists afterwards
@@ -257,8 +262,13 @@ pub fn amend(
         let asset = state.hold_asset(symbol, o.side);
         check_available(state, account, asset, reserved - o.reserved)?;
     }
-    let opposite = state.books[o.symbol as usize].side(o.side.opposite());
-    if !priority_kept && o.post_only && opposite.crosses(price) {
+    // Whether the moved order meets the other side (only asked when it
+    // moves: a kept-priority reduction never trades).
+    let crosses = !priority_kept
+        && state.books[o.symbol as usize]
+            .side(o.side.opposite())
+            .crosses(price);
+    if crosses && o.post_only {
         return Err(RejectReason::PostOnlyWouldCross);
     }
     out.push(Event::OrderAmended {
@@ -271,18 +281,23 @@ pub fn amend(
     if priority_kept {
         return Ok(());
     }
-    let taker = Taker {
-        order,
-        account,
-        symbol: o.symbol,
-        side: o.side,
-        limit: Some(price),
-        qty,
-        budget: None,
-        stp: o.stp,
-        max_touches: state.limits.max_fills_per_command,
+    // Most amends move an order without meeting the other side: no walk.
+    let outcome = if crosses {
+        let taker = Taker {
+            order,
+            account,
+            symbol: o.symbol,
+            side: o.side,
+            limit: Some(price),
+            qty,
+            budget: None,
+            stp: o.stp,
+            max_touches: state.limits.max_fills_per_command,
+        };
+        walk(state, symbol, &taker, out)?
+    } else {
+        MatchOutcome::ended(qty, false, 0)
     };
-    let outcome = walk(state, symbol, &taker, out)?;
     if outcome.remaining > 0 && !outcome.taker_cancelled && !outcome.fill_limited {
         check_level_capacity(
             state,
@@ -290,7 +305,7 @@ pub fn amend(
             o.side,
             price,
             outcome.levels_emptied,
-            level_freed_by_move(state, o),
+            Some(o),
         )?;
     }
     if outcome.remaining > 0 && !outcome.taker_cancelled {
