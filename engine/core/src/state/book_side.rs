@@ -614,38 +614,12 @@ mod tree {
     /// Inserts level `new` (its key must not be in the tree); the new root.
     pub fn insert(levels: &mut Slab<Level>, side: Side, n: u32, new: u32) -> u32 {
         let k = key(levels, side, new);
-        insert_below(levels, side, n, new, k).0
-    }
-
-    /// Inserts `new` (key `k`) into subtree `n`: (its new root, whether its
-    /// height grew). Once a subtree keeps its height, nothing above it
-    /// changes, so the heights and balance of the rest of the path are left
-    /// alone: the descent is O(log n) comparisons, the rebalancing amortized
-    /// O(1) (a new level at the edge of many far levels would otherwise
-    /// update every node on the path).
-    fn insert_below(levels: &mut Slab<Level>, side: Side, n: u32, new: u32, k: u64) -> (u32, bool) {
-        if n == NIL {
-            let l = at(levels, new);
-            (l.left, l.right, l.height) = (NIL, NIL, 1);
-            return (new, true);
+        let mut make = Some(|_: &mut Slab<Level>| Ok::<u32, std::convert::Infallible>(new));
+        match find_or_insert(levels, side, n, k, &mut make) {
+            Ok(Put::Added { root, .. }) => root,
+            Ok(Put::Found(_)) => panic!("level added twice"),
+            Err(never) => match never {},
         }
-        let nk = key(levels, side, n);
-        assert_ne!(k, nk, "level added twice");
-        let grew = if k < nk {
-            let (l, grew) = insert_below(levels, side, node(levels, n).left, new, k);
-            at(levels, n).left = l;
-            grew
-        } else {
-            let (r, grew) = insert_below(levels, side, node(levels, n).right, new, k);
-            at(levels, n).right = r;
-            grew
-        };
-        if !grew {
-            return (n, false);
-        }
-        let before = height(levels, n);
-        let root = balance(levels, n);
-        (root, height(levels, root) > before)
     }
 
     /// What [`find_or_insert`] did.
