@@ -16,8 +16,8 @@ use keel_engine::runtime::{Engine, SubscriptionError};
 use keel_engine::State;
 use serde::Deserialize;
 
-use crate::generator::{generate, DemoParams};
 use crate::run::report_start;
+use keel_cli::generator::{generate, DemoParams};
 
 /// `[demo]` in the config: the seeded flow's knobs.
 #[derive(Clone, Debug, Deserialize)]

@@ -8,7 +8,6 @@
 //! SIGTERM, 130 for SIGINT).
 
 mod demo;
-mod generator;
 mod run;
 mod signals;
 

@@ -19,12 +19,12 @@
 //! read on their own thread, so a signal never waits for a blocked read.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::Receiver;
-use keel_edge::{output_json, parse_command_bytes};
+use keel_edge::{parse_command_bytes, OutputWriter};
 use keel_engine::model::{AccountId, CommandKind};
 use keel_engine::runtime::{CommandSender, Engine, SubscriptionError};
 use keel_engine::Registry;
@@ -37,6 +37,43 @@ type Learned = (AccountId, u64, Registry);
 
 /// Output buffer: large writes while outputs stream, flushed when idle.
 const OUTPUT_BUFFER_BYTES: usize = 64 << 10;
+
+/// Output lines gathered for one large write: written out when they pass
+/// [`OUTPUT_BUFFER_BYTES`], and flushed whenever no committed batch waits.
+struct Pending {
+    writer: Box<dyn Write + Send>,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    fn new(writer: Box<dyn Write + Send>) -> Pending {
+        Pending {
+            writer,
+            // Room for the largest line on top of a full buffer, mostly.
+            bytes: Vec::with_capacity(2 * OUTPUT_BUFFER_BYTES),
+        }
+    }
+
+    fn write_if_full(&mut self) -> Result<(), String> {
+        if self.bytes.len() >= OUTPUT_BUFFER_BYTES {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<(), String> {
+        let written = self.writer.write_all(&self.bytes);
+        self.bytes.clear();
+        written.map_err(|e| format!("cannot write output: {e}"))
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        self.write_out()?;
+        self.writer
+            .flush()
+            .map_err(|e| format!("cannot write output: {e}"))
+    }
+}
 
 /// What the input side has done so far, shared with the main thread.
 #[derive(Debug, Default)]
@@ -81,14 +118,13 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
             }
         }
     };
+    // Unbuffered here: the printer gathers output lines in its own buffer
+    // and writes it out in large pieces (see `Pending`).
     let writer: Box<dyn Write + Send> = if output == "-" {
-        Box::new(BufWriter::with_capacity(
-            OUTPUT_BUFFER_BYTES,
-            std::io::stdout(),
-        ))
+        Box::new(std::io::stdout())
     } else {
         match File::create(output) {
-            Ok(f) => Box::new(BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, f)),
+            Ok(f) => Box::new(f),
             Err(e) => {
                 eprintln!("keel: cannot create output {output}: {e}");
                 return 2;
@@ -120,7 +156,8 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
     let mut out_registry = registry.clone();
     let (learned_tx, learned_rx) = crossbeam_channel::unbounded::<Learned>();
     let printer = std::thread::spawn(move || -> Result<u64, String> {
-        let mut writer = writer;
+        let mut out = Pending::new(writer);
+        let mut lines = OutputWriter::default();
         let mut written = 0u64;
         loop {
             let next = match subscription.try_recv() {
@@ -128,9 +165,7 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
                 // Nothing more committed right now: hand the client
                 // everything so far before waiting.
                 Ok(None) => {
-                    writer
-                        .flush()
-                        .map_err(|e| format!("cannot write output: {e}"))?;
+                    out.flush()?;
                     subscription.recv()
                 }
                 Err(e) => Err(e),
@@ -151,9 +186,15 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
                                 out_registry.clone(),
                             ));
                         }
-                        let line = output_json(&out_registry, o.seq, o.ts_ns, o.command, o.events);
-                        writeln!(writer, "{line}")
-                            .map_err(|e| format!("cannot write output: {e}"))?;
+                        lines.append_line(
+                            &mut out.bytes,
+                            &out_registry,
+                            o.seq,
+                            o.ts_ns,
+                            o.command,
+                            o.events,
+                        );
+                        out.write_if_full()?;
                         written += 1;
                     }
                 }
@@ -161,9 +202,7 @@ pub fn run(config_path: &Path, input: &str, output: &str) -> u8 {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        writer
-            .flush()
-            .map_err(|e| format!("cannot write output: {e}"))?;
+        out.flush()?;
         Ok(written)
     });
     let sender = engine.sender();

@@ -105,6 +105,16 @@ impl Registry {
             .map_or_else(|| format!("#{symbol}"), |s| s.name.to_string())
     }
 
+    /// The asset's name, or `None` if it is unknown (no allocation).
+    pub fn asset_name_if_known(&self, asset: AssetId) -> Option<&str> {
+        self.assets.get(asset as usize).map(|(n, _)| n.as_str())
+    }
+
+    /// The symbol's name, or `None` if it is unknown (no allocation).
+    pub fn symbol_name_if_known(&self, symbol: SymbolId) -> Option<&str> {
+        self.symbols.get(symbol as usize).map(|s| s.name.as_str())
+    }
+
     /// The asset's scale (decimal places of a minor unit), or `None` if it is
     /// unknown.
     pub fn asset_scale(&self, asset: AssetId) -> Option<u8> {

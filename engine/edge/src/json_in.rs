@@ -3,6 +3,7 @@
 //! ([`DECIMAL_GRAMMAR`](keel_engine::config::DECIMAL_GRAMMAR)) and lines
 //! that are not UTF-8 are errors; nothing of a malformed line is executed.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -12,6 +13,8 @@ use keel_engine::model::{
     Command, CommandKind, MarketBound, Name, OrderType, PlaceOrder, Side, StpMode, SymbolSpec,
     TimeInForce,
 };
+
+mod fast;
 
 use crate::{EdgeError, Registry};
 use keel_engine::units::{to_fixed, NamedCommands};
@@ -52,9 +55,11 @@ enum JsonStp {
     Both,
 }
 
-#[derive(Deserialize, Debug)]
+/// A command line's fields, typed. Strings borrow from the line on the fast
+/// path ([`fast_decode`]) and are owned on the checked path ([`decode`]).
+#[derive(Deserialize, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum JsonCommand {
+enum JsonCommand<'a> {
     OpenAccount {
         account: u32,
         request_id: u64,
@@ -63,33 +68,33 @@ enum JsonCommand {
     Deposit {
         account: u32,
         request_id: u64,
-        asset: String,
-        amount: String,
+        asset: Cow<'a, str>,
+        amount: Cow<'a, str>,
         ts: Option<u64>,
     },
     Withdraw {
         account: u32,
         request_id: u64,
-        asset: String,
-        amount: String,
+        asset: Cow<'a, str>,
+        amount: Cow<'a, str>,
         ts: Option<u64>,
     },
     Transfer {
         account: u32,
         request_id: u64,
         to: u32,
-        asset: String,
-        amount: String,
+        asset: Cow<'a, str>,
+        amount: Cow<'a, str>,
         ts: Option<u64>,
     },
     PlaceOrder {
         account: u32,
         request_id: u64,
-        symbol: String,
+        symbol: Cow<'a, str>,
         side: JsonSide,
         order_type: JsonOrderType,
-        price: Option<String>,
-        qty: String,
+        price: Option<Cow<'a, str>>,
+        qty: Cow<'a, str>,
         #[serde(default)]
         tif: JsonTif,
         expiry_ns: Option<u64>,
@@ -97,8 +102,8 @@ enum JsonCommand {
         post_only: bool,
         #[serde(default)]
         stp: JsonStp,
-        budget: Option<String>,
-        protection_price: Option<String>,
+        budget: Option<Cow<'a, str>>,
+        protection_price: Option<Cow<'a, str>>,
         ts: Option<u64>,
     },
     CancelOrder {
@@ -113,9 +118,9 @@ enum JsonCommand {
         account: u32,
         request_id: u64,
         order: u64,
-        symbol: Option<String>,
-        price: Option<String>,
-        qty: Option<String>,
+        symbol: Option<Cow<'a, str>>,
+        price: Option<Cow<'a, str>>,
+        qty: Option<Cow<'a, str>>,
         price_ticks: Option<u64>,
         qty_lots: Option<u64>,
         ts: Option<u64>,
@@ -123,24 +128,24 @@ enum JsonCommand {
     CancelAll {
         account: u32,
         request_id: u64,
-        symbol: Option<String>,
+        symbol: Option<Cow<'a, str>>,
         ts: Option<u64>,
     },
     AddAsset {
         account: u32,
         request_id: u64,
-        name: String,
+        name: Cow<'a, str>,
         scale: u8,
         ts: Option<u64>,
     },
     AddSymbol {
         account: u32,
         request_id: u64,
-        name: String,
-        base: String,
-        quote: String,
-        tick_size: String,
-        lot_size: String,
+        name: Cow<'a, str>,
+        base: Cow<'a, str>,
+        quote: Cow<'a, str>,
+        tick_size: Cow<'a, str>,
+        lot_size: Cow<'a, str>,
         #[serde(default)]
         maker_fee_bps: u16,
         #[serde(default)]
@@ -150,13 +155,13 @@ enum JsonCommand {
     HaltSymbol {
         account: u32,
         request_id: u64,
-        symbol: String,
+        symbol: Cow<'a, str>,
         ts: Option<u64>,
     },
     ResumeSymbol {
         account: u32,
         request_id: u64,
-        symbol: String,
+        symbol: Cow<'a, str>,
         ts: Option<u64>,
     },
 }
@@ -272,7 +277,7 @@ fn strict_json(line: &str) -> Result<serde_json::Value, EdgeError> {
 
 /// Decodes a line into the typed command. The line's `type` field selects
 /// the variant; errors name the field that is wrong (`place_order.qty: ...`).
-fn decode(line: &str) -> Result<JsonCommand, EdgeError> {
+fn decode(line: &str) -> Result<JsonCommand<'static>, EdgeError> {
     let mut value = strict_json(line)?;
     let object = value
         .as_object_mut()
@@ -319,7 +324,17 @@ pub fn parse_command_bytes(line: &[u8], registry: &Registry) -> Result<ParsedCom
 /// name, so an `add_asset` or `add_symbol` that the engine rejects leaves no
 /// trace, and a name can be used only once its command has been committed.
 pub fn parse_command_line(line: &str, registry: &Registry) -> Result<ParsedCommand, EdgeError> {
-    let json = decode(line)?;
+    // The fast path decodes well-formed lines without allocating; any line
+    // it refuses is decoded again on the checked path, which explains.
+    match fast::fast_decode(line) {
+        Some(json) => convert(json, registry),
+        None => convert(decode(line)?, registry),
+    }
+}
+
+/// The command a decoded line names, with names resolved and decimals
+/// converted.
+fn convert(json: JsonCommand<'_>, registry: &Registry) -> Result<ParsedCommand, EdgeError> {
     let (account, request_id, ts, kind) = match json {
         JsonCommand::OpenAccount {
             account,

@@ -10,6 +10,10 @@ use keel_engine::model::{
 
 use crate::Registry;
 
+mod line;
+
+pub use line::OutputWriter;
+
 fn side(s: Side) -> &'static str {
     match s {
         Side::Buy => "buy",

@@ -49,6 +49,17 @@ pub fn to_units(
     unit: Fixed,
     unit_desc: &str,
 ) -> Result<u64, UnitError> {
+    to_units_lazy(field, text, unit, || unit_desc.to_owned())
+}
+
+/// [`to_units`] with the unit's description built only for an error: the
+/// good path allocates nothing.
+pub fn to_units_lazy(
+    field: &'static str,
+    text: &str,
+    unit: Fixed,
+    unit_desc: impl FnOnce() -> String,
+) -> Result<u64, UnitError> {
     let bad = |why: String| UnitError::BadValue {
         field,
         value: text.to_owned(),
@@ -70,19 +81,16 @@ pub fn to_units(
         return Err(bad("the unit is zero".into()));
     }
     if numer % denom != 0 {
-        return Err(bad(format!("not a whole number of {unit_desc}")));
+        return Err(bad(format!("not a whole number of {}", unit_desc())));
     }
     u64::try_from(numer / denom).map_err(|_| too_large())
 }
 
 /// Minor units of an asset with `scale` decimal places.
 pub fn to_minor(field: &'static str, text: &str, scale: u8, asset: &str) -> Result<u64, UnitError> {
-    to_units(
-        field,
-        text,
-        Fixed::new(1, scale),
-        &format!("{asset} minor units (scale {scale})"),
-    )
+    to_units_lazy(field, text, Fixed::new(1, scale), || {
+        format!("{asset} minor units (scale {scale})")
+    })
 }
 
 /// Parses a positive decimal string into a [`Fixed`] (tick and lot sizes).
@@ -208,23 +216,29 @@ impl NamedCommands for Registry {
             .symbol_spec(symbol)
             .ok_or_else(|| unknown_symbol(self, symbol))?;
         let scale = self.asset_scale(spec.quote).unwrap_or(0);
-        to_minor(field, text, scale, &self.asset_name(spec.quote))
+        let quote = spec.quote;
+        to_units_lazy(field, text, Fixed::new(1, scale), || {
+            let asset = self.asset_name(quote);
+            format!("{asset} minor units (scale {scale})")
+        })
     }
 
     fn price(&self, field: &'static str, symbol: SymbolId, text: &str) -> Result<u64, UnitError> {
         let spec = self
             .symbol_spec(symbol)
             .ok_or_else(|| unknown_symbol(self, symbol))?;
-        let desc = format!("ticks of {} ({})", spec.tick_size, spec.name);
-        to_units(field, text, spec.tick_size, &desc)
+        to_units_lazy(field, text, spec.tick_size, || {
+            format!("ticks of {} ({})", spec.tick_size, spec.name)
+        })
     }
 
     fn qty(&self, field: &'static str, symbol: SymbolId, text: &str) -> Result<u64, UnitError> {
         let spec = self
             .symbol_spec(symbol)
             .ok_or_else(|| unknown_symbol(self, symbol))?;
-        let desc = format!("lots of {} ({})", spec.lot_size, spec.name);
-        to_units(field, text, spec.lot_size, &desc)
+        to_units_lazy(field, text, spec.lot_size, || {
+            format!("lots of {} ({})", spec.lot_size, spec.name)
+        })
     }
 
     fn limit(
