@@ -26,13 +26,27 @@ use crate::Registry;
 /// let line = writer.output_line(&names, 1, 5, &cmd, &events);
 /// assert_eq!(line, format!("{}\n", output_json(&names, 1, 5, &cmd, &events)).as_bytes());
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OutputWriter {
     /// The line being written.
     line: Vec<u8>,
     /// Text made by `Display` (a rejection's message, a tick size) before
     /// it is escaped into the line.
     scratch: String,
+}
+
+/// Bytes reserved for `scratch`: several times the longest text `Display`
+/// makes for it (a rejection's message, at most a few hundred bytes with
+/// every number at its maximum), so it never grows while lines are written.
+const SCRATCH_BYTES: usize = 1024;
+
+impl Default for OutputWriter {
+    fn default() -> OutputWriter {
+        OutputWriter {
+            line: Vec::new(),
+            scratch: String::with_capacity(SCRATCH_BYTES),
+        }
+    }
 }
 
 /// `,"name":` as bytes, made at compile time: a field after the first.
@@ -431,7 +445,7 @@ fn order_accepted(o: &mut Out<'_>, r: &Registry, event: &Event) {
 
 #[cfg(test)]
 mod tests {
-    use super::OutputWriter;
+    use super::{OutputWriter, SCRATCH_BYTES};
     use crate::{output_json, Registry};
     use keel_engine::model::{
         CancelReason, Command, CommandKind, Event, Fixed, Name, RejectReason, Side, StpMode,
@@ -558,6 +572,7 @@ mod tests {
         let cmd = Command::new(1, 2, CommandKind::OpenAccount);
         let mut writer = OutputWriter::default();
         let mut seen = 0;
+        let mut longest = 0;
         for index in 0..64 {
             if let Some(reason) = reason(index, [7; 24]) {
                 seen += 1;
@@ -566,6 +581,7 @@ mod tests {
                     request_id: 2,
                     reason,
                 }];
+                longest = longest.max(reason.to_string().len());
                 let want = format!("{}\n", output_json(&names, 1, 2, &cmd, &events));
                 assert_eq!(
                     writer.output_line(&names, 1, 2, &cmd, &events),
@@ -574,5 +590,14 @@ mod tests {
             }
         }
         assert_eq!(seen, RejectReason::CODES.len(), "every reason decoded once");
+        assert!(
+            longest * 4 <= SCRATCH_BYTES,
+            "the longest message ({longest} bytes) fits the scratch space many times over"
+        );
+        assert_eq!(
+            writer.scratch.capacity(),
+            SCRATCH_BYTES,
+            "scratch never grew"
+        );
     }
 }
