@@ -9,6 +9,7 @@
 
 mod demo;
 mod run;
+mod serve;
 mod signals;
 
 use std::path::PathBuf;
@@ -45,6 +46,31 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Serve WebSocket order entry (`[gateway]` in the config; docs/PROTOCOL.md).
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Manage the API keys `keel serve` accepts.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key for one account; prints the secret once, as the last word.
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        /// The account the key acts for.
+        #[arg(long)]
+        account: u32,
+        /// Let the key send admin commands and deposits and act for any account.
+        #[arg(long)]
+        operator: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +82,15 @@ fn main() -> ExitCode {
             output,
         } => run::run(&config, &input, &output),
         Cmd::Demo { config } => demo::demo(&config),
+        Cmd::Serve { config } => serve::serve(&config),
+        Cmd::Keys {
+            action:
+                KeysCmd::Add {
+                    config,
+                    account,
+                    operator,
+                },
+        } => serve::add_key(&config, account, operator),
     };
     ExitCode::from(code)
 }

@@ -278,7 +278,11 @@ fn strict_json(line: &str) -> Result<serde_json::Value, EdgeError> {
 /// Decodes a line into the typed command. The line's `type` field selects
 /// the variant; errors name the field that is wrong (`place_order.qty: ...`).
 fn decode(line: &str) -> Result<JsonCommand<'static>, EdgeError> {
-    let mut value = strict_json(line)?;
+    decode_value(strict_json(line)?)
+}
+
+/// Decodes a JSON value already read by [`strict_value`] into a command.
+fn decode_value(mut value: serde_json::Value) -> Result<JsonCommand<'static>, EdgeError> {
     let object = value
         .as_object_mut()
         .ok_or_else(|| EdgeError::Json("expected a JSON object".into()))?;
@@ -330,6 +334,23 @@ pub fn parse_command_line(line: &str, registry: &Registry) -> Result<ParsedComma
         Some(json) => convert(json, registry),
         None => convert(decode(line)?, registry),
     }
+}
+
+/// A JSON text read strictly, as command lines are: one value, no
+/// repeated key at any depth, bounded nesting. For a program that inspects
+/// or completes a message (a gateway filling in the session's account)
+/// before [`parse_command_value`] turns it into a command.
+pub fn strict_value(text: &str) -> Result<serde_json::Value, EdgeError> {
+    strict_json(text)
+}
+
+/// [`parse_command_line`] for a value read by [`strict_value`]: the same
+/// schema, checks and errors.
+pub fn parse_command_value(
+    value: serde_json::Value,
+    registry: &Registry,
+) -> Result<ParsedCommand, EdgeError> {
+    convert(decode_value(value)?, registry)
 }
 
 /// The command a decoded line names, with names resolved and decimals
