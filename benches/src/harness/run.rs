@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use keel_engine::model::Command;
+use keel_engine::model::{Command, Event, RejectReason};
 use keel_engine::runtime::{CommandSender, Subscription, SubscriptionError};
 
 use super::config::ConsumerWait;
@@ -43,11 +43,36 @@ pub trait Consumer: Send {
     /// `None` when nothing is there yet (`Spin`/`Yield`) ; `Err` when the loop
     /// is gone.
     fn poll(&mut self, wait: ConsumerWait) -> Result<Option<usize>, String>;
+
+    /// Rejections among the outputs received so far, by reason code in
+    /// [`RejectReason::CODES`] order; `None` when the loop does no work that
+    /// could reject (the null loop).
+    fn rejections(&self) -> Option<Rejections> {
+        None
+    }
 }
+
+/// Counts by reason code, in [`RejectReason::CODES`] order.
+pub type Rejections = [u64; RejectReason::CODES.len()];
 
 /// The real engine's handles.
 pub struct KeelProducer(pub CommandSender);
-pub struct KeelConsumer(pub Subscription);
+
+/// The subscriber: counts every `Rejected` event in the outputs it receives,
+/// warm-up included (after the batch's receive time is taken).
+pub struct KeelConsumer {
+    sub: Subscription,
+    rejections: Rejections,
+}
+
+impl KeelConsumer {
+    pub fn new(sub: Subscription) -> KeelConsumer {
+        KeelConsumer {
+            sub,
+            rejections: [0; RejectReason::CODES.len()],
+        }
+    }
+}
 
 impl Producer for KeelProducer {
     #[inline]
@@ -60,14 +85,28 @@ impl Consumer for KeelConsumer {
     #[inline]
     fn poll(&mut self, wait: ConsumerWait) -> Result<Option<usize>, String> {
         let got = match wait {
-            ConsumerWait::Block => match self.0.recv_timeout(Duration::from_millis(10)) {
+            ConsumerWait::Block => match self.sub.recv_timeout(Duration::from_millis(10)) {
                 Ok(b) => Ok(Some(b)),
                 Err(SubscriptionError::Timeout) => Ok(None),
                 Err(e) => Err(e),
             },
-            _ => self.0.try_recv(),
+            _ => self.sub.try_recv(),
         };
-        got.map(|b| b.map(|b| b.len())).map_err(|e| e.to_string())
+        let batch = got.map_err(|e| e.to_string())?;
+        Ok(batch.map(|b| {
+            for o in b.iter() {
+                for e in o.events {
+                    if let Event::Rejected { reason, .. } = e {
+                        self.rejections[reason.code_index()] += 1;
+                    }
+                }
+            }
+            b.len()
+        }))
+    }
+
+    fn rejections(&self) -> Option<Rejections> {
+        Some(self.rejections)
     }
 }
 
@@ -102,6 +141,33 @@ pub struct StepResult {
     pub max_send_lag_ns: u64,
     pub error: Option<String>,
     pub wall: Duration,
+    /// Rejected commands among all the outputs received (warm-up included),
+    /// by reason code ([`Consumer::rejections`]); `None` for the null loop.
+    pub rejections: Option<Rejections>,
+}
+
+impl StepResult {
+    /// Rejected commands in all (`None` for the null loop).
+    pub fn rejected(&self) -> Option<u64> {
+        self.rejections.map(|r| r.iter().sum())
+    }
+
+    /// The non-zero reasons as `code=n, code=n` (empty when none).
+    pub fn rejections_text(&self) -> String {
+        self.rejections
+            .map_or(String::new(), |r| rejections_text(&r))
+    }
+}
+
+/// The non-zero counts as `code=n, code=n` (empty when none).
+pub fn rejections_text(r: &Rejections) -> String {
+    RejectReason::CODES
+        .iter()
+        .zip(r)
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[inline]
@@ -238,5 +304,6 @@ pub fn run_step<P: Producer, C: Consumer>(
         max_send_lag_ns: max_lag.load(Ordering::Relaxed),
         error,
         wall: wall.elapsed(),
+        rejections: consumer.rejections(),
     }
 }
