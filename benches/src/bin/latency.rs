@@ -1,4 +1,4 @@
-//! `cargo run --release -p benches --bin latency -- --config configs/bench.toml [--quick] [--out DIR]`
+//! `cargo run --release -p benches --bin latency -- --config configs/bench.toml [--quick] [--rates R,R] [--durability none,batch] [--out DIR]`
 //!
 //! Open-loop, coordinated-omission-free latency of the whole engine (ring,
 //! loop, core, journal, outputs), per workload (synthetic, LOBSTER) and
@@ -38,6 +38,14 @@ struct Args {
     /// Output directory (overrides `run.output_dir`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only these rates, in commands/s (overrides `run.rates`, no growth
+    /// steps beyond them), e.g. `--rates 100000,300000`.
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<u64>>,
+    /// Only these durability policies (overrides `run.durability`), e.g.
+    /// `--durability none`.
+    #[arg(long, value_delimiter = ',')]
+    durability: Option<Vec<String>>,
 }
 
 struct NamedWorkload {
@@ -72,6 +80,25 @@ fn main() -> ExitCode {
     };
     if args.quick {
         cfg.make_quick();
+    }
+    if let Some(rates) = &args.rates {
+        if rates.is_empty() || rates.contains(&0) {
+            eprintln!("error: --rates: at least one rate, all > 0");
+            return ExitCode::from(2);
+        }
+        cfg.run.rates = rates.clone();
+        cfg.run.max_steps = rates.len();
+        cfg.run.max_rate = cfg
+            .run
+            .max_rate
+            .max(*rates.iter().max().expect("non-empty"));
+    }
+    if let Some(d) = &args.durability {
+        if let Some(bad) = d.iter().find(|d| *d != "none" && *d != "batch") {
+            eprintln!("error: --durability: {bad:?} is not none or batch");
+            return ExitCode::from(2);
+        }
+        cfg.run.durability = d.clone();
     }
     let out_dir = args
         .out
@@ -131,8 +158,11 @@ fn main() -> ExitCode {
                 let info = WorkloadInfo {
                     name: "synthetic".into(),
                     source: format!(
-                        "generator: seed {}, {} symbol(s), {} accounts, depth {}",
-                        s.seed, s.symbols, s.accounts, s.target_depth
+                        "generator: seed {}, symbols {}, accounts {}, depth {}",
+                        s.seed,
+                        s.symbols,
+                        report::fmt_count(s.accounts.into()),
+                        report::fmt_count(s.target_depth.into())
                     ),
                     rows_in_file: None,
                     rows: None,
@@ -306,14 +336,17 @@ fn main() -> ExitCode {
     let _ = std::fs::create_dir_all(&hlog_dir);
     let mut md = String::new();
     md.push_str("# Keel latency report\n\n");
-    md.push_str(&format!(
-        "Mode: {}. Machine: {machine}.\n\n",
-        if args.quick {
-            "quick (CI smoke run: few short rates, small workloads; not for publication)"
-        } else {
-            "full"
-        }
-    ));
+    let mode = if args.quick {
+        "quick (CI smoke run: few short rates, small workloads; not for publication)".to_string()
+    } else if args.rates.is_some() || args.durability.is_some() {
+        format!(
+            "short (rates {:?}, durability {:?} from the command line: not the full climb)",
+            cfg.run.rates, cfg.run.durability
+        )
+    } else {
+        "full".to_string()
+    };
+    md.push_str(&format!("Mode: {mode}. Machine: {machine}.\n\n"));
     md.push_str(
         "Method: open loop, free of coordinated omission. A producer thread sends command k at its planned time \
          start + k/rate (busy-waiting until then, never skipping); a subscriber thread receives the outputs \
@@ -384,7 +417,7 @@ fn main() -> ExitCode {
         started.elapsed().as_secs_f64()
     ));
     let header = serde_json::json!({
-        "mode": if args.quick { "quick" } else { "full" },
+        "mode": mode,
         "machine": machine,
         "notes": notes,
         "reject_codes": RejectReason::CODES,
