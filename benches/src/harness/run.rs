@@ -16,11 +16,12 @@
 //! the loop does.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use keel_engine::model::{Command, Event, RejectReason};
-use keel_engine::runtime::{CommandSender, Subscription, SubscriptionError};
+use keel_engine::runtime::{CommandSender, OutputBatch, Subscription, SubscriptionError};
 
 use super::config::ConsumerWait;
 
@@ -44,6 +45,11 @@ pub trait Consumer: Send {
     /// is gone.
     fn poll(&mut self, wait: ConsumerWait) -> Result<Option<usize>, String>;
 
+    /// Called once the runner has taken the receive time of the batch the
+    /// last `poll` returned and recorded its latencies: work on the batch's
+    /// content done here is not part of any latency recorded.
+    fn settle(&mut self) {}
+
     /// Rejections among the outputs received so far, by reason code in
     /// [`RejectReason::CODES`] order; `None` when the loop does no work that
     /// could reject (the null loop).
@@ -59,9 +65,12 @@ pub type Rejections = [u64; RejectReason::CODES.len()];
 pub struct KeelProducer(pub CommandSender);
 
 /// The subscriber: counts every `Rejected` event in the outputs it receives,
-/// warm-up included (after the batch's receive time is taken).
+/// warm-up included, in [`Consumer::settle`] (after the batch's receive time
+/// is taken and its latencies recorded).
 pub struct KeelConsumer {
     sub: Subscription,
+    /// The batch the last `poll` returned, until `settle` counts it.
+    pending: Option<Arc<OutputBatch>>,
     rejections: Rejections,
 }
 
@@ -69,6 +78,7 @@ impl KeelConsumer {
     pub fn new(sub: Subscription) -> KeelConsumer {
         KeelConsumer {
             sub,
+            pending: None,
             rejections: [0; RejectReason::CODES.len()],
         }
     }
@@ -92,8 +102,17 @@ impl Consumer for KeelConsumer {
             },
             _ => self.sub.try_recv(),
         };
+        self.settle();
         let batch = got.map_err(|e| e.to_string())?;
         Ok(batch.map(|b| {
+            let n = b.len();
+            self.pending = Some(b);
+            n
+        }))
+    }
+
+    fn settle(&mut self) {
+        if let Some(b) = self.pending.take() {
             for o in b.iter() {
                 for e in o.events {
                     if let Event::Rejected { reason, .. } = e {
@@ -101,11 +120,11 @@ impl Consumer for KeelConsumer {
                     }
                 }
             }
-            b.len()
-        }))
+        }
     }
 
     fn rejections(&self) -> Option<Rejections> {
+        assert!(self.pending.is_none(), "every batch settled");
         Some(self.rejections)
     }
 }
@@ -267,6 +286,7 @@ pub fn run_step<P: Producer, C: Consumer>(
                         received += n;
                         last_ns = now;
                         progress.store(received, Ordering::Relaxed);
+                        consumer.settle();
                     }
                     Ok(None) => {
                         if spec.consumer_wait == ConsumerWait::Yield {
