@@ -1,4 +1,4 @@
-//! `cargo run --release -p benches --bin latency -- --config configs/bench.toml [--quick] [--out DIR]`
+//! `cargo run --release -p benches --bin latency -- --config configs/bench.toml [--quick] [--rates R,R] [--durability none,batch] [--out DIR]`
 //!
 //! Open-loop, coordinated-omission-free latency of the whole engine (ring,
 //! loop, core, journal, outputs), per workload (synthetic, LOBSTER) and
@@ -16,9 +16,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use keel_benches::harness::config::BenchConfig;
 use keel_benches::harness::null;
-use keel_benches::harness::report::{self, latencies, Row, Series};
-use keel_benches::harness::run::{run_step, KeelConsumer, KeelProducer, StepResult, StepSpec};
-use keel_benches::workload::lobster::{self, LobsterConfig, LobsterStats};
+use keel_benches::harness::report::{self, latencies, Row, Series, WorkloadInfo};
+use keel_benches::harness::run::{
+    rejections_text, run_step, KeelConsumer, KeelProducer, Rejections, StepResult, StepSpec,
+};
+use keel_benches::workload::lobster::{self, LobsterConfig, LobsterStats, DROP_REASONS};
 use keel_benches::workload::synthetic::{self, SyntheticConfig};
 use keel_benches::workload::Workload;
 use keel_engine::model::{Event, RejectReason};
@@ -36,6 +38,14 @@ struct Args {
     /// Output directory (overrides `run.output_dir`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Only these rates, in commands/s (overrides `run.rates`, no growth
+    /// steps beyond them), e.g. `--rates 100000,300000`.
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<u64>>,
+    /// Only these durability policies (overrides `run.durability`), e.g.
+    /// `--durability none`.
+    #[arg(long, value_delimiter = ',')]
+    durability: Option<Vec<String>>,
 }
 
 struct NamedWorkload {
@@ -43,6 +53,20 @@ struct NamedWorkload {
     workload: Workload,
     /// Whether every rate replays the whole stream (LOBSTER: the whole day).
     whole: bool,
+    /// What it is made of, for the report.
+    info: WorkloadInfo,
+}
+
+impl NamedWorkload {
+    /// The rejections a run of the first `sent` measured commands must
+    /// count, when known: the builder's count if the step sent the whole
+    /// stream, or zeros for any prefix of a stream the builder saw no
+    /// rejection in.
+    fn expected_rejections(&self, sent: usize) -> Option<Rejections> {
+        let built = self.info.rejected_when_built?;
+        let whole = sent == self.workload.measured.len();
+        (whole || self.info.rejected_when_built_total == 0).then_some(built)
+    }
 }
 
 fn main() -> ExitCode {
@@ -56,6 +80,25 @@ fn main() -> ExitCode {
     };
     if args.quick {
         cfg.make_quick();
+    }
+    if let Some(rates) = &args.rates {
+        if rates.is_empty() || rates.contains(&0) {
+            eprintln!("error: --rates: at least one rate, all > 0");
+            return ExitCode::from(2);
+        }
+        cfg.run.rates = rates.clone();
+        cfg.run.max_steps = rates.len();
+        cfg.run.max_rate = cfg
+            .run
+            .max_rate
+            .max(*rates.iter().max().expect("non-empty"));
+    }
+    if let Some(d) = &args.durability {
+        if let Some(bad) = d.iter().find(|d| *d != "none" && *d != "batch") {
+            eprintln!("error: --durability: {bad:?} is not none or batch");
+            return ExitCode::from(2);
+        }
+        cfg.run.durability = d.clone();
     }
     let out_dir = args
         .out
@@ -112,10 +155,32 @@ fn main() -> ExitCode {
                     100.0 * stats.trading_commands as f64 / stats.commands.max(1) as f64,
                     t0.elapsed().as_secs_f64()
                 );
+                let info = WorkloadInfo {
+                    name: "synthetic".into(),
+                    source: format!(
+                        "generator: seed {}, symbols {}, accounts {}, depth {}",
+                        s.seed,
+                        s.symbols,
+                        report::fmt_count(s.accounts.into()),
+                        report::fmt_count(s.target_depth.into())
+                    ),
+                    rows_in_file: None,
+                    rows: None,
+                    converted: None,
+                    dropped: None,
+                    setup_commands: w.setup.len(),
+                    measured_commands: w.measured.len(),
+                    // The generator counts only a total: its breakdown is
+                    // known when the total is zero.
+                    rejected_when_built: (stats.rejected == 0)
+                        .then_some([0; RejectReason::CODES.len()]),
+                    rejected_when_built_total: stats.rejected as u64,
+                };
                 workloads.push(NamedWorkload {
                     name: "synthetic",
                     workload: w,
                     whole: false,
+                    info,
                 });
             }
             "lobster" => {
@@ -135,11 +200,39 @@ fn main() -> ExitCode {
                 match lobster::load(&path, &lc) {
                     Ok(lw) => {
                         eprintln!("lobster: {}", lw.stats.summary());
+                        let st = &lw.stats;
+                        let mut built = [0u64; RejectReason::CODES.len()];
+                        for (code, n) in &st.rejections {
+                            let i = RejectReason::CODES
+                                .iter()
+                                .position(|c| c == code)
+                                .expect("a reason code");
+                            built[i] = *n as u64;
+                        }
+                        let info = WorkloadInfo {
+                            name: "lobster".into(),
+                            source: format!(
+                                "`{}`",
+                                path.file_name().map_or_else(
+                                    || path.display().to_string(),
+                                    |f| f.to_string_lossy().into_owned()
+                                )
+                            ),
+                            rows_in_file: Some(st.rows_in_file),
+                            rows: Some(st.rows),
+                            converted: Some(st.converted),
+                            dropped: Some(st.dropped_by_reason().to_vec()),
+                            setup_commands: lw.workload.setup.len(),
+                            measured_commands: lw.workload.measured.len(),
+                            rejected_when_built: Some(built),
+                            rejected_when_built_total: st.rejected() as u64,
+                        };
                         lobster_stats = Some((path, lw.stats.clone()));
                         workloads.push(NamedWorkload {
                             name: "lobster",
                             workload: lw.workload,
                             whole: true,
+                            info,
                         });
                     }
                     Err(e) => {
@@ -179,16 +272,8 @@ fn main() -> ExitCode {
                         series.slug,
                         report::fmt_rate(rate as f64)
                     ));
-                let outcome = run_keel(
-                    &cfg,
-                    &nw.workload,
-                    commands,
-                    durability,
-                    rate,
-                    warmup,
-                    &progress,
-                    &pb,
-                );
+                let outcome =
+                    run_keel(&cfg, nw, commands, durability, rate, warmup, &progress, &pb);
                 pb.finish_and_clear();
                 let row = match outcome {
                     Ok(row) => row,
@@ -251,14 +336,17 @@ fn main() -> ExitCode {
     let _ = std::fs::create_dir_all(&hlog_dir);
     let mut md = String::new();
     md.push_str("# Keel latency report\n\n");
-    md.push_str(&format!(
-        "Mode: {}. Machine: {machine}.\n\n",
-        if args.quick {
-            "quick (CI smoke run: few short rates, small workloads; not for publication)"
-        } else {
-            "full"
-        }
-    ));
+    let mode = if args.quick {
+        "quick (CI smoke run: few short rates, small workloads; not for publication)".to_string()
+    } else if args.rates.is_some() || args.durability.is_some() {
+        format!(
+            "short (rates {:?}, durability {:?} from the command line: not the full climb)",
+            cfg.run.rates, cfg.run.durability
+        )
+    } else {
+        "full".to_string()
+    };
+    md.push_str(&format!("Mode: {mode}. Machine: {machine}.\n\n"));
     md.push_str(
         "Method: open loop, free of coordinated omission. A producer thread sends command k at its planned time \
          start + k/rate (busy-waiting until then, never skipping); a subscriber thread receives the outputs \
@@ -270,7 +358,12 @@ fn main() -> ExitCode {
     md.push_str(&format!(
         "{:.0}% of the offered rate, its p99 is above {} µs, or the producer fell more than {} s behind; the climb stops there. \
          The floor is the same harness against a null loop with Keel's ring, batching and output channel but no work and no journal; \
-         Keel ÷ floor is per percentile at the same rate. Journal B/cmd is the bytes journaled per command.\n\n",
+         Keel ÷ floor is per percentile at the same rate. Journal B/cmd is the bytes journaled per command. \
+         Rejected is the number of commands the engine rejected in the step, warm-up included: the subscriber counts \
+         the `rejected` events in the outputs it receives, and the run checks that count, reason by reason, against the \
+         engine's own counters and against what the workload's builder saw when it simulated the stream; a disagreement \
+         is an error. A step with rejections says REJECTED in its note, with the count per reason code; `latency.json` \
+         has every reason code of every step, zeros included, and the workloads' dropped rows by reason.\n\n",
         cfg.run.saturation_ratio * 100.0,
         cfg.run.p99_bound_us,
         cfg.run.max_lag_s
@@ -278,6 +371,13 @@ fn main() -> ExitCode {
     for n in &notes {
         md.push_str(&format!("Note: {n}\n\n"));
     }
+    let infos: Vec<WorkloadInfo> = workloads.iter().map(|w| w.info.clone()).collect();
+    md.push_str(&report::workloads_table(&infos));
+    md.push_str(&format!(
+        "Rows read = converted + dropped. Drop reasons: {}; see `benches/src/workload/lobster.rs`. \
+         Rejected when built: what the simulation the workload was built with rejected (every step checks its own count against it).\n\n",
+        DROP_REASONS.join(", ")
+    ));
     if let Some(f) = &floor {
         md.push_str(&report::markdown_table(f, None));
     }
@@ -289,12 +389,13 @@ fn main() -> ExitCode {
             "### LOBSTER conversion\n\nFile `{}`: {}.\n\nEach rate replays the converted file from the start on a fresh engine \
              (the engine stamps its own clock; the file's timestamps set only the order of the flow). \
              NASDAQ executions do not always hit the oldest order at a price, so an IOC can fill other orders than the row's; \
-             rows naming orders Keel already filled or cancelled are skipped (\"gone\").\n\n",
+             rows naming orders Keel already filled or cancelled are dropped (`order_gone`).\n\n",
             path.display(),
             s.summary()
         ));
     }
     md.push_str("### Files\n\n");
+    md.push_str("- every figure of this report, rejections and dropped rows per reason included: `latency.json`\n");
     for s in floor.iter().chain(&all_series) {
         let hlog = hlog_dir.join(format!("{}.hlog", s.slug));
         let svg = out_dir.join(format!("{}.svg", s.slug));
@@ -315,6 +416,21 @@ fn main() -> ExitCode {
         "\nTotal run time {:.1} s.\n",
         started.elapsed().as_secs_f64()
     ));
+    let header = serde_json::json!({
+        "mode": mode,
+        "machine": machine,
+        "notes": notes,
+        "reject_codes": RejectReason::CODES,
+        "drop_reasons": DROP_REASONS,
+    });
+    let series: Vec<&Series> = floor.iter().chain(&all_series).collect();
+    let json = report::json_report(header, &infos, &series);
+    let json_path = out_dir.join("latency.json");
+    let text = serde_json::to_string_pretty(&json).expect("the report serializes");
+    if let Err(e) = std::fs::write(&json_path, text + "\n") {
+        eprintln!("error: {}: {e}", json_path.display());
+        return ExitCode::from(1);
+    }
     let md_path = out_dir.join("latency.md");
     if let Err(e) = std::fs::write(&md_path, &md) {
         eprintln!("error: {}: {e}", md_path.display());
@@ -402,7 +518,7 @@ fn judge(cfg: &BenchConfig, r: &StepResult) -> (bool, Vec<String>) {
 #[allow(clippy::too_many_arguments)]
 fn run_keel(
     cfg: &BenchConfig,
-    workload: &Workload,
+    nw: &NamedWorkload,
     commands: &[keel_engine::model::Command],
     durability: &str,
     rate: u64,
@@ -410,6 +526,7 @@ fn run_keel(
     progress: &AtomicUsize,
     pb: &ProgressBar,
 ) -> Result<Row, String> {
+    let workload = &nw.workload;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let config = cfg.engine_config(&dir.path().join("journal"), durability, workload.limits);
     let engine = Engine::start(&config).map_err(|e| format!("engine start: {e}"))?;
@@ -459,39 +576,55 @@ fn run_keel(
         &spec(cfg, rate, warmup),
         commands,
         KeelProducer(sender),
-        KeelConsumer(sub),
+        KeelConsumer::new(sub),
         progress,
         &mut tick,
     );
     let (saturated, mut notes) = judge(cfg, &result);
     let mut journal = None;
     let mut result = result;
+    // Rejections: counted by the subscriber from the outputs, checked
+    // against the engine's own counters, and against what the workload's
+    // builder saw when that is known. Never hidden: a non-zero count is in
+    // the note, a disagreement is an error.
+    let counted = result
+        .rejections
+        .expect("the Keel subscriber counts rejections");
+    if counted.iter().any(|&n| n > 0) {
+        notes.push(format!("REJECTED: {}", rejections_text(&counted)));
+    }
     match engine.shutdown() {
         Ok(exit) => {
             let bytes = exit.stats.bytes_journaled - before.bytes_journaled;
             journal = Some(bytes as f64 / result.sent.max(1) as f64);
-            let rejections: Vec<String> = RejectReason::CODES
-                .iter()
-                .enumerate()
-                .filter_map(|(i, code)| {
-                    let n = exit.stats.rejections[i] - before.rejections[i];
-                    (n > 0).then(|| format!("{code}={n}"))
-                })
-                .collect();
-            // Always reported, zero included: counted by the engine during
-            // the run, not inferred from the converter.
-            notes.push(if rejections.is_empty() {
-                "engine rejections during the run: 0".to_string()
-            } else {
-                format!(
-                    "engine rejections during the run: {}",
-                    rejections.join(", ")
-                )
-            });
+            let by_engine: Rejections =
+                std::array::from_fn(|i| exit.stats.rejections[i] - before.rejections[i]);
+            if by_engine != counted && result.error.is_none() {
+                let e = format!(
+                    "the engine counted rejections [{}] but the subscriber [{}]",
+                    rejections_text(&by_engine),
+                    rejections_text(&counted)
+                );
+                notes.push(format!("ERROR: {e}"));
+                result.error = Some(e);
+            }
         }
         Err(e) => {
             notes.push(format!("ERROR: engine: {e}"));
             result.error.get_or_insert_with(|| format!("engine: {e}"));
+        }
+    }
+    if let Some(expected) = nw.expected_rejections(result.sent) {
+        if expected != counted && result.error.is_none() {
+            let e = format!(
+                "{} rejections counted [{}], but building the workload saw {} [{}]",
+                counted.iter().sum::<u64>(),
+                rejections_text(&counted),
+                expected.iter().sum::<u64>(),
+                rejections_text(&expected)
+            );
+            notes.push(format!("ERROR: {e}"));
+            result.error = Some(e);
         }
     }
     Ok(Row {

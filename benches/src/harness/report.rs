@@ -1,5 +1,8 @@
-//! Report writers: the markdown table, HdrHistogram interval logs (V2
-//! serialization, one tagged histogram per rate) and an SVG percentile plot.
+//! Report writers: the markdown tables (workloads, one per configuration),
+//! the JSON report (`latency.json`: every figure of the tables, with the
+//! rejections and dropped rows by reason, zeros included), HdrHistogram
+//! interval logs (V2 serialization, one tagged histogram per rate) and an SVG
+//! percentile plot.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,9 +11,11 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::Histogram;
+use keel_engine::model::RejectReason;
 use plotters::prelude::*;
+use serde_json::{json, Map, Value};
 
-use super::run::StepResult;
+use super::run::{rejections_text, Rejections, StepResult};
 
 /// The percentiles reported, with their labels.
 pub const PERCENTILES: [(f64, &str); 5] = [
@@ -38,6 +43,184 @@ pub struct Series {
     /// File-name stem.
     pub slug: String,
     pub rows: Vec<Row>,
+}
+
+/// What a workload is made of, for the report: for a converted file, the
+/// rows read, converted and dropped (by reason); for every workload, the
+/// commands and the rejections its builder saw while simulating it.
+#[derive(Clone, Debug)]
+pub struct WorkloadInfo {
+    pub name: String,
+    /// Where the commands come from (a file, a generator and its seed).
+    pub source: String,
+    /// Non-blank lines of the source file (`None`: generated).
+    pub rows_in_file: Option<usize>,
+    /// Rows read (all of them, or the first `max_rows`).
+    pub rows: Option<usize>,
+    /// Rows turned into commands.
+    pub converted: Option<usize>,
+    /// Rows dropped, by reason, every reason listed (zeros included).
+    pub dropped: Option<Vec<(&'static str, usize)>>,
+    pub setup_commands: usize,
+    pub measured_commands: usize,
+    /// Rejections the builder's own simulation of the measured commands
+    /// saw, by reason code; `None` when it knows only that there were some.
+    pub rejected_when_built: Option<Rejections>,
+    /// Total rejections the builder saw.
+    pub rejected_when_built_total: u64,
+}
+
+impl WorkloadInfo {
+    pub fn dropped_total(&self) -> Option<usize> {
+        self.dropped
+            .as_ref()
+            .map(|d| d.iter().map(|(_, n)| n).sum())
+    }
+}
+
+/// Formats an integer with thousands separators (`57,515`).
+pub fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The markdown table of the workloads: rows, converted, dropped by reason,
+/// commands and the rejections seen while building them.
+pub fn workloads_table(workloads: &[WorkloadInfo]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "### Workloads
+"
+    );
+    let _ = writeln!(
+        s,
+        "| workload | source | rows read | converted | dropped | dropped by reason | setup commands | measured commands | rejected when built |"
+    );
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---|---:|---:|---|");
+    let opt = |n: Option<usize>| n.map_or("—".to_string(), |n| fmt_count(n as u64));
+    for w in workloads {
+        let rows = match (w.rows, w.rows_in_file) {
+            (Some(r), Some(f)) if r != f => {
+                format!("{} of {}", fmt_count(r as u64), fmt_count(f as u64))
+            }
+            (r, _) => opt(r),
+        };
+        let by_reason = w.dropped.as_ref().map_or("—".to_string(), |d| {
+            let parts: Vec<String> = d
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{r} {}", fmt_count(*n as u64)))
+                .collect();
+            if parts.is_empty() {
+                "none".into()
+            } else {
+                parts.join(", ")
+            }
+        });
+        let built = match &w.rejected_when_built {
+            Some(r) if w.rejected_when_built_total > 0 => {
+                format!(
+                    "{} ({})",
+                    fmt_count(w.rejected_when_built_total),
+                    rejections_text(r)
+                )
+            }
+            _ => fmt_count(w.rejected_when_built_total),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            w.name,
+            w.source,
+            rows,
+            opt(w.converted),
+            opt(w.dropped_total()),
+            by_reason,
+            fmt_count(w.setup_commands as u64),
+            fmt_count(w.measured_commands as u64),
+            built
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// Every reason code with its count, zeros included, as a JSON object.
+fn rejections_json(r: &Rejections) -> Value {
+    let mut m = Map::new();
+    for (code, n) in RejectReason::CODES.iter().zip(r) {
+        m.insert((*code).to_string(), json!(n));
+    }
+    Value::Object(m)
+}
+
+/// The JSON report: `workloads` (as [`workloads_table`]) and `series`, each
+/// with its rows (rate, achieved, commands sent and received, percentiles
+/// in ns, journal bytes, rejected and rejections by reason code).
+pub fn json_report(header: Value, workloads: &[WorkloadInfo], series: &[&Series]) -> Value {
+    let workloads: Vec<Value> = workloads
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "source": w.source,
+                "rows_in_file": w.rows_in_file,
+                "rows": w.rows,
+                "converted": w.converted,
+                "dropped": w.dropped_total(),
+                "dropped_by_reason": w.dropped.as_ref().map(|d| {
+                    Value::Object(d.iter().map(|(r, n)| ((*r).to_string(), json!(n))).collect())
+                }),
+                "setup_commands": w.setup_commands,
+                "measured_commands": w.measured_commands,
+                "rejected_when_built": w.rejected_when_built_total,
+                "rejections_when_built": w.rejected_when_built.as_ref().map(rejections_json),
+            })
+        })
+        .collect();
+    let series: Vec<Value> = series
+        .iter()
+        .map(|s| {
+            let rows: Vec<Value> = s
+                .rows
+                .iter()
+                .map(|row| {
+                    let r = &row.result;
+                    let l = latencies(&r.hist);
+                    let mut lat = Map::new();
+                    for (i, (_, label)) in PERCENTILES.iter().enumerate() {
+                        lat.insert(format!("{label}_ns"), json!(l[i]));
+                    }
+                    lat.insert("max_ns".into(), json!(l[5]));
+                    json!({
+                        "rate": r.rate,
+                        "achieved": r.achieved,
+                        "sent": r.sent,
+                        "received": r.received,
+                        "warmup": r.warmup,
+                        "recorded": r.hist.len(),
+                        "latency": Value::Object(lat),
+                        "journal_bytes_per_cmd": row.journal_bytes_per_cmd,
+                        "saturated": row.saturated,
+                        "rejected": r.rejected(),
+                        "rejections": r.rejections.as_ref().map(rejections_json),
+                        "error": r.error,
+                        "note": row.note,
+                    })
+                })
+                .collect();
+            json!({ "slug": s.slug, "title": s.title, "rows": rows })
+        })
+        .collect();
+    json!({ "report": header, "workloads": workloads, "series": series })
 }
 
 /// p50, p90, p99, p99.9, p99.99 and max, in ns.
@@ -71,22 +254,22 @@ pub fn fmt_rate(r: f64) -> String {
     }
 }
 
+/// The header of every configuration's table.
+pub const TABLE_HEADER: &str = "| rate (cmd/s) | achieved (cmd/s) | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs | journal B/cmd | rejected | note |";
+
 /// The markdown table of one series; with `floor`, a second table of
 /// Keel ÷ floor per percentile at the same rate.
 pub fn markdown_table(series: &Series, floor: Option<&Series>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "### {}\n", series.title);
-    let _ = writeln!(
-        s,
-        "| rate (cmd/s) | achieved (cmd/s) | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs | journal B/cmd | note |"
-    );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(s, "{TABLE_HEADER}");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in &series.rows {
         let r = &row.result;
         let l = latencies(&r.hist);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             fmt_rate(r.rate as f64),
             fmt_rate(r.achieved),
             fmt_us(l[0]),
@@ -97,6 +280,7 @@ pub fn markdown_table(series: &Series, floor: Option<&Series>) -> String {
             fmt_us(l[5]),
             row.journal_bytes_per_cmd
                 .map_or("—".to_string(), |b| format!("{b:.0}")),
+            r.rejected().map_or("—".to_string(), fmt_count),
             row.note
         );
     }
@@ -255,4 +439,23 @@ pub fn write_svg(path: &Path, series: &Series) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (57_515, "57,515"),
+            (1_234_567, "1,234,567"),
+        ];
+        for (n, text) in cases {
+            assert_eq!(fmt_count(n), text);
+        }
+    }
 }

@@ -16,11 +16,12 @@
 //! the loop does.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use keel_engine::model::Command;
-use keel_engine::runtime::{CommandSender, Subscription, SubscriptionError};
+use keel_engine::model::{Command, Event, RejectReason};
+use keel_engine::runtime::{CommandSender, OutputBatch, Subscription, SubscriptionError};
 
 use super::config::ConsumerWait;
 
@@ -43,11 +44,45 @@ pub trait Consumer: Send {
     /// `None` when nothing is there yet (`Spin`/`Yield`) ; `Err` when the loop
     /// is gone.
     fn poll(&mut self, wait: ConsumerWait) -> Result<Option<usize>, String>;
+
+    /// Called once the runner has taken the receive time of the batch the
+    /// last `poll` returned and recorded its latencies: work on the batch's
+    /// content done here is not part of any latency recorded.
+    fn settle(&mut self) {}
+
+    /// Rejections among the outputs received so far, by reason code in
+    /// [`RejectReason::CODES`] order; `None` when the loop does no work that
+    /// could reject (the null loop).
+    fn rejections(&self) -> Option<Rejections> {
+        None
+    }
 }
+
+/// Counts by reason code, in [`RejectReason::CODES`] order.
+pub type Rejections = [u64; RejectReason::CODES.len()];
 
 /// The real engine's handles.
 pub struct KeelProducer(pub CommandSender);
-pub struct KeelConsumer(pub Subscription);
+
+/// The subscriber: counts every `Rejected` event in the outputs it receives,
+/// warm-up included, in [`Consumer::settle`] (after the batch's receive time
+/// is taken and its latencies recorded).
+pub struct KeelConsumer {
+    sub: Subscription,
+    /// The batch the last `poll` returned, until `settle` counts it.
+    pending: Option<Arc<OutputBatch>>,
+    rejections: Rejections,
+}
+
+impl KeelConsumer {
+    pub fn new(sub: Subscription) -> KeelConsumer {
+        KeelConsumer {
+            sub,
+            pending: None,
+            rejections: [0; RejectReason::CODES.len()],
+        }
+    }
+}
 
 impl Producer for KeelProducer {
     #[inline]
@@ -60,14 +95,37 @@ impl Consumer for KeelConsumer {
     #[inline]
     fn poll(&mut self, wait: ConsumerWait) -> Result<Option<usize>, String> {
         let got = match wait {
-            ConsumerWait::Block => match self.0.recv_timeout(Duration::from_millis(10)) {
+            ConsumerWait::Block => match self.sub.recv_timeout(Duration::from_millis(10)) {
                 Ok(b) => Ok(Some(b)),
                 Err(SubscriptionError::Timeout) => Ok(None),
                 Err(e) => Err(e),
             },
-            _ => self.0.try_recv(),
+            _ => self.sub.try_recv(),
         };
-        got.map(|b| b.map(|b| b.len())).map_err(|e| e.to_string())
+        self.settle();
+        let batch = got.map_err(|e| e.to_string())?;
+        Ok(batch.map(|b| {
+            let n = b.len();
+            self.pending = Some(b);
+            n
+        }))
+    }
+
+    fn settle(&mut self) {
+        if let Some(b) = self.pending.take() {
+            for o in b.iter() {
+                for e in o.events {
+                    if let Event::Rejected { reason, .. } = e {
+                        self.rejections[reason.code_index()] += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn rejections(&self) -> Option<Rejections> {
+        assert!(self.pending.is_none(), "every batch settled");
+        Some(self.rejections)
     }
 }
 
@@ -102,6 +160,33 @@ pub struct StepResult {
     pub max_send_lag_ns: u64,
     pub error: Option<String>,
     pub wall: Duration,
+    /// Rejected commands among all the outputs received (warm-up included),
+    /// by reason code ([`Consumer::rejections`]); `None` for the null loop.
+    pub rejections: Option<Rejections>,
+}
+
+impl StepResult {
+    /// Rejected commands in all (`None` for the null loop).
+    pub fn rejected(&self) -> Option<u64> {
+        self.rejections.map(|r| r.iter().sum())
+    }
+
+    /// The non-zero reasons as `code=n, code=n` (empty when none).
+    pub fn rejections_text(&self) -> String {
+        self.rejections
+            .map_or(String::new(), |r| rejections_text(&r))
+    }
+}
+
+/// The non-zero counts as `code=n, code=n` (empty when none).
+pub fn rejections_text(r: &Rejections) -> String {
+    RejectReason::CODES
+        .iter()
+        .zip(r)
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[inline]
@@ -201,6 +286,7 @@ pub fn run_step<P: Producer, C: Consumer>(
                         received += n;
                         last_ns = now;
                         progress.store(received, Ordering::Relaxed);
+                        consumer.settle();
                     }
                     Ok(None) => {
                         if spec.consumer_wait == ConsumerWait::Yield {
@@ -238,5 +324,6 @@ pub fn run_step<P: Producer, C: Consumer>(
         max_send_lag_ns: max_lag.load(Ordering::Relaxed),
         error,
         wall: wall.elapsed(),
+        rejections: consumer.rejections(),
     }
 }

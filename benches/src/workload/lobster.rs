@@ -19,20 +19,27 @@
 //! | 2 partial cancellation | `AmendOrder` same price, qty = Keel's remaining − size (keeps priority); a `CancelOrder` if nothing would remain |
 //! | 3 deletion | `CancelOrder` |
 //! | 4 visible execution | `PlaceOrder` IOC limit from the *taker* account on the side opposite to `direction` (which is the resting order's side), for `size` at the row's price (the resting order's price) |
-//! | 5 hidden execution, 7 halt, anything else | skipped, counted by type |
+//! | 5 hidden execution, 6 cross trade, 7 trading halt, anything else | dropped, counted by reason |
 //!
+//! - **Dropped rows.** Every row is either converted (exactly one command)
+//!   or dropped with one reason ([`DROP_REASONS`], counted in
+//!   [`LobsterStats::dropped_by_reason`]): `hidden_execution` (type 5),
+//!   `cross_trade` (type 6), `trading_halt` (type 7), `unknown_type` (any
+//!   other type), `unknown_order` (a type 2–4 row naming an id never seen as
+//!   type 1: an order resting before the file starts), `rejected_order` (a
+//!   type 2–4 row naming a type-1 order Keel rejected) and `order_gone` (a
+//!   type 2–4 row naming an order Keel had already filled or cancelled).
 //! - **Ids.** The converter runs the Keel core while converting (like
 //!   [`super::synthetic`]), so a type-1 row's Keel order id is
-//!   `state.next_order_id()` when it is accepted. Rows 2–4 that reference an
-//!   id never seen as type 1 (orders resting before the file starts) are
-//!   skipped and counted as *unknown id*.
+//!   `state.next_order_id()` when it is accepted.
 //! - **Divergence.** NASDAQ executions do not always hit the oldest displayed
 //!   order at a price (reserve and other order types), and hidden executions
 //!   (type 5) are not replayed, so a Keel IOC can fill orders other than the
 //!   row's. The book therefore drifts slightly from LOBSTER's; rows that
 //!   reference an order Keel already filled or cancelled are skipped and
-//!   counted as *gone*, so the stream stays free of rejections from stale
-//!   references.
+//!   counted as *gone* (`order_gone`), so the stream carries no
+//!   rejections from stale references; the latency run counts the engine's
+//!   rejections itself rather than relying on this.
 //! - **Accounts.** `maker_accounts` accounts (1..=N) place the resting
 //!   orders, round-robin; account N+1 sends every IOC and never rests an
 //!   order, so an execution row can never self-trade. Orders use STP
@@ -75,16 +82,33 @@ impl Default for LobsterConfig {
     }
 }
 
+/// Why a row was dropped, in the order of [`LobsterStats::dropped_by_reason`].
+pub const DROP_REASONS: [&str; 7] = [
+    "hidden_execution",
+    "cross_trade",
+    "trading_halt",
+    "unknown_type",
+    "unknown_order",
+    "rejected_order",
+    "order_gone",
+];
+
 /// What the conversion saw and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LobsterStats {
+    /// Non-blank lines of the file (all of them, also when `max_rows` stops
+    /// the reading early; 0 for [`convert`], which sees no file).
+    pub rows_in_file: usize,
+    /// Rows read and converted or dropped.
     pub rows: usize,
-    /// Rows turned into a command (one command per used row).
-    pub used: usize,
-    /// Rows skipped because of their type (5, 7, others), by type.
+    /// Rows turned into a command (one command per converted row).
+    pub converted: usize,
+    /// Rows dropped because of their type (5, 6, 7, others), by type.
     pub skipped_by_type: BTreeMap<i64, usize>,
     /// Rows of type 2, 3 or 4 naming an order never seen as type 1, by type.
     pub unknown_id: BTreeMap<i64, usize>,
+    /// Rows of type 2, 3 or 4 naming a type-1 order Keel rejected, by type.
+    pub rejected_id: BTreeMap<i64, usize>,
     /// Rows of type 2, 3 or 4 naming an order Keel had already filled or
     /// cancelled (the book drifted), by type.
     pub gone: BTreeMap<i64, usize>,
@@ -103,23 +127,64 @@ impl LobsterStats {
         self.rejections.values().sum()
     }
 
-    /// Rows the converter did not turn into a command (by type, unknown
-    /// id, or gone): the stream a run replays leaves them out.
-    pub fn dropped(&self) -> usize {
+    /// Dropped rows by reason, every reason of [`DROP_REASONS`] in its
+    /// order, zeros included.
+    pub fn dropped_by_reason(&self) -> [(&'static str, usize); DROP_REASONS.len()] {
         let sum = |m: &BTreeMap<i64, usize>| m.values().sum::<usize>();
-        sum(&self.skipped_by_type) + sum(&self.unknown_id) + sum(&self.gone)
+        let of_type = |t: i64| self.skipped_by_type.get(&t).copied().unwrap_or(0);
+        let other_types = self
+            .skipped_by_type
+            .iter()
+            .filter(|(t, _)| !(5..=7).contains(*t))
+            .map(|(_, n)| n)
+            .sum();
+        let counts = [
+            of_type(5),
+            of_type(6),
+            of_type(7),
+            other_types,
+            sum(&self.unknown_id),
+            sum(&self.rejected_id),
+            sum(&self.gone),
+        ];
+        std::array::from_fn(|i| (DROP_REASONS[i], counts[i]))
+    }
+
+    /// Rows the converter did not turn into a command (every reason of
+    /// [`DROP_REASONS`]): the stream a run replays leaves them out.
+    pub fn dropped(&self) -> usize {
+        self.dropped_by_reason().iter().map(|(_, n)| n).sum()
+    }
+
+    /// The non-zero drop reasons as `reason n, reason n` (`none` if none).
+    pub fn dropped_text(&self) -> String {
+        let parts: Vec<String> = self
+            .dropped_by_reason()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     /// A one-paragraph summary for reports.
     pub fn summary(&self) -> String {
         format!(
-            "rows {}, used {}, dropped {} (skipped by type {:?}, unknown id by type {:?}, gone by type {:?}), \
-             partial cancels sent as cancel {}, trades {}, STP cancels {}, rejections while converting {:?}",
+            "rows in file {}, read {}, converted {}, dropped {} ({}; by type: skipped {:?}, unknown id {:?}, \
+             rejected id {:?}, gone {:?}), partial cancels sent as cancel {}, trades {}, STP cancels {}, \
+             rejections while converting {:?}",
+            self.rows_in_file,
             self.rows,
-            self.used,
+            self.converted,
             self.dropped(),
+            self.dropped_text(),
             self.skipped_by_type,
             self.unknown_id,
+            self.rejected_id,
             self.gone,
             self.partial_cancel_as_cancel,
             self.trades,
@@ -209,7 +274,9 @@ pub fn load(path: &Path, cfg: &LobsterConfig) -> io::Result<LobsterWorkload> {
             break;
         }
     }
-    Ok(convert(&rows, cfg))
+    let mut w = convert(&rows, cfg);
+    w.stats.rows_in_file = text.lines().filter(|l| !l.trim().is_empty()).count();
+    Ok(w)
 }
 
 /// Limits generous enough for a LOBSTER day.
@@ -322,7 +389,8 @@ pub fn convert(rows: &[Message], cfg: &LobsterConfig) -> LobsterWorkload {
     let setup_len = c.commands.len();
     c.stats = LobsterStats::default();
 
-    let mut ids: HashMap<u64, OrderId> = HashMap::new();
+    // LOBSTER id → the Keel order id, `None` when Keel rejected the place.
+    let mut ids: HashMap<u64, Option<OrderId>> = HashMap::new();
     let mut ts_ns = Vec::with_capacity(rows.len());
     let mut next_maker = 0u32;
     let side_of = |direction: i64| {
@@ -352,16 +420,19 @@ pub fn convert(rows: &[Message], cfg: &LobsterConfig) -> LobsterWorkload {
                     }),
                 );
                 c.push(cmd, m.ts_ns);
-                if c.sim.next_order_id() != expected {
-                    ids.insert(m.id, expected);
-                }
+                let accepted = c.sim.next_order_id() != expected;
+                ids.insert(m.id, accepted.then_some(expected));
                 ts_ns.push(m.ts_ns);
-                c.stats.used += 1;
+                c.stats.converted += 1;
                 continue;
             }
             2..=4 => {
-                let Some(&id) = ids.get(&m.id) else {
+                let Some(&known) = ids.get(&m.id) else {
                     *c.stats.unknown_id.entry(m.kind).or_default() += 1;
+                    continue;
+                };
+                let Some(id) = known else {
+                    *c.stats.rejected_id.entry(m.kind).or_default() += 1;
                     continue;
                 };
                 let Some(order) = c.sim.order(id).copied() else {
@@ -404,7 +475,7 @@ pub fn convert(rows: &[Message], cfg: &LobsterConfig) -> LobsterWorkload {
         };
         c.push(cmd, m.ts_ns);
         ts_ns.push(m.ts_ns);
-        c.stats.used += 1;
+        c.stats.converted += 1;
     }
     let measured = c.commands.split_off(setup_len);
     LobsterWorkload {
@@ -461,17 +532,40 @@ mod tests {
             row(7, 0, 0, 0, 0),       // halt
             row(2, 10, 500, 5000, 1), // more than remains: cancel
             row(3, 10, 50, 5000, 1),  // gone
+            row(6, 0, 10, 5000, 1),   // cross trade
+            row(9, 0, 0, 0, 0),       // a type LOBSTER does not define
+            row(1, 12, 0, 5000, 1),   // zero quantity: Keel rejects it
+            row(4, 12, 0, 5000, 1),   // names the rejected order
         ];
         let w = convert(&rows, &LobsterConfig::default());
         let s = &w.stats;
-        assert_eq!(s.rows, 10);
-        assert_eq!(s.used, 6);
-        assert_eq!(s.skipped_by_type, BTreeMap::from([(5, 1), (7, 1)]));
+        assert_eq!(s.rows, 14);
+        assert_eq!(s.converted, 7);
+        assert_eq!(
+            s.skipped_by_type,
+            BTreeMap::from([(5, 1), (6, 1), (7, 1), (9, 1)])
+        );
         assert_eq!(s.unknown_id, BTreeMap::from([(3, 1)]));
+        assert_eq!(s.rejected_id, BTreeMap::from([(4, 1)]));
         assert_eq!(s.gone, BTreeMap::from([(3, 1)]));
+        assert_eq!(
+            s.dropped_by_reason(),
+            [
+                ("hidden_execution", 1),
+                ("cross_trade", 1),
+                ("trading_halt", 1),
+                ("unknown_type", 1),
+                ("unknown_order", 1),
+                ("rejected_order", 1),
+                ("order_gone", 1),
+            ]
+        );
+        assert_eq!(s.dropped(), 7);
+        assert_eq!(s.converted + s.dropped(), s.rows);
         assert_eq!(s.partial_cancel_as_cancel, 1);
         assert_eq!(s.trades, 1);
-        assert_eq!(s.rejected(), 0, "{s:?}");
+        assert_eq!(s.rejections, BTreeMap::from([("zero_value", 1)]), "{s:?}");
+        assert_eq!(s.rejected(), 1);
         assert_eq!(w.ts_ns.len(), w.workload.measured.len());
         assert!(matches!(
             w.workload.measured[2].kind,
