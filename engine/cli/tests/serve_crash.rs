@@ -175,7 +175,7 @@ fn journal(dir: &Path) -> BTreeMap<(u64, u64), Vec<(u64, bool)>> {
 }
 
 fn order(account: u32, rid: u64) -> Value {
-    let side = if (account + rid as u32) % 2 == 0 {
+    let side = if (account + rid as u32).is_multiple_of(2) {
         "buy"
     } else {
         "sell"
