@@ -16,6 +16,14 @@ pub struct GatewayConfig {
     pub keys_file: PathBuf,
     /// Largest message a client may send, bytes. Default 4,096.
     pub max_message_bytes: usize,
+    /// TCP connections not yet upgraded to a session (still sending their
+    /// request, or refused) open at once; more are closed at accept.
+    /// Default 4,096.
+    pub max_connections: usize,
+    /// Longest time a connection may take to send its HTTP request head
+    /// (a half-open or trickling client is closed after it), ms. Default
+    /// 5,000.
+    pub handshake_timeout_ms: u64,
     /// Sessions open at once, all keys together. Default 1,024.
     pub max_sessions: usize,
     /// Sessions open at once with one key. Default 4.
@@ -56,6 +64,8 @@ impl Default for GatewayConfig {
             listen: "127.0.0.1:7070".into(),
             keys_file: "keel-data/keys.toml".into(),
             max_message_bytes: 4096,
+            max_connections: 4096,
+            handshake_timeout_ms: 5_000,
             max_sessions: 1024,
             max_sessions_per_key: 4,
             rate_per_s: 5_000,
@@ -123,6 +133,20 @@ impl GatewayConfig {
             256,
             1 << 20,
             "256 to 1048576",
+        )?;
+        check(
+            "max_connections",
+            self.max_connections as u64,
+            1,
+            1 << 20,
+            "1 to 1048576",
+        )?;
+        check(
+            "handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            10,
+            600_000,
+            "10 to 600000",
         )?;
         check(
             "max_sessions",

@@ -149,18 +149,7 @@ impl Server {
                 keys,
             });
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = runtime.spawn(async move {
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                eprintln!("keel serve: listener stopped: {e}");
-            }
-        });
+        let served = runtime.spawn(accept_loop(listener, app, hub.clone(), stopped));
         Ok(Server {
             addr,
             hub,
@@ -263,6 +252,54 @@ impl Drop for Server {
         if self.engine.is_some() {
             let _ = self.stop_all();
         }
+    }
+}
+
+/// Accepts connections until `stopped`: at most `max_connections` at once,
+/// each given `handshake_timeout_ms` to send its request head.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    hub: Arc<Hub>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let head_timeout = Duration::from_millis(hub.config.handshake_timeout_ms);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors and the like: wait, do not spin.
+                eprintln!("keel serve: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if open.load(Ordering::SeqCst) >= hub.config.max_connections {
+            hub.telemetry
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        open.fetch_add(1, Ordering::SeqCst);
+        let open = open.clone();
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(head_timeout)
+                .serve_connection(io, service)
+                .with_upgrades();
+            let _ = conn.await;
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 

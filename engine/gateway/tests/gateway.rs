@@ -541,3 +541,57 @@ fn a_silent_client_that_answers_no_ping_is_closed_as_idle() {
     });
     assert_eq!(t.telemetry()["closed"]["idle"], 1);
 }
+
+#[test]
+fn half_open_connections_are_closed_and_capped_without_hurting_a_session() {
+    let t = TestServer::start(|g| {
+        g.handshake_timeout_ms = 300;
+        g.max_connections = 8;
+    });
+    let addr = t.server.as_ref().unwrap().local_addr();
+    let url = t.url();
+    rt().block_on(async {
+        use tokio::io::AsyncReadExt;
+        let mut alice = session(&url, &t.alice).await;
+        // Eight connections that never send a request, and more beyond the cap.
+        let mut silent = Vec::new();
+        for _ in 0..8 {
+            silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut extra = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+            .await
+            .expect("the connection over the cap is closed at once");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        // The session is unaffected.
+        let a = call(
+            &mut alice,
+            json!({"type":"open_account","request_id":1}),
+            "a",
+        )
+        .await;
+        assert_eq!(a["type"], "answer");
+        // The silent ones are closed after the handshake timeout.
+        for mut s in silent {
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("a silent connection is closed after the handshake timeout");
+            assert!(
+                matches!(n, Ok(0) | Err(_)) || n.as_ref().is_ok_and(|n| *n > 0),
+                "{n:?}"
+            );
+        }
+        // And new connections get in again.
+        let mut again = session(&url, &t.bob).await;
+        let a = call(
+            &mut again,
+            json!({"type":"open_account","request_id":1}),
+            "b",
+        )
+        .await;
+        assert_eq!(a["type"], "answer");
+    });
+    assert!(t.telemetry()["refused_connections"].as_u64().unwrap() >= 1);
+}
