@@ -97,3 +97,12 @@ fn keel_journal_knows_nothing_of_trading() {
         &["keel-core", "keel-engine", "bincode", "rust_decimal"],
     );
 }
+
+#[test]
+fn the_network_stays_out_of_the_engine_and_the_cli_out_of_the_gateway() {
+    const NET: &[&str] = &["tokio", "axum", "hyper", "tungstenite"];
+    assert_none_of("keel-engine", NET);
+    assert_none_of("keel-edge", NET);
+    assert_none_of("keel-journal", NET);
+    assert_none_of("keel-gateway", &[CLI, &["keel-cli"]].concat());
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use keel_edge::json_out::{event_json, output_json};
 use keel_engine::model::{AccountId, Command, Event};
-use keel_engine::{CommandSender, Registry, Subscription, SubscriptionError};
+use keel_engine::{CommandSender, Registry, SubmitError, Subscription, SubscriptionError};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 
@@ -141,6 +141,8 @@ pub struct Hub {
     pub telemetry: Telemetry,
     /// Set at shutdown: sessions take no more commands.
     pub stopping: AtomicBool,
+    /// Notified when the router ends (the engine stopped).
+    pub engine_ended: Notify,
     sessions: Mutex<BTreeMap<u64, SessionLink>>,
     by_account: Mutex<BTreeMap<AccountId, Vec<u64>>>,
     per_key: Mutex<BTreeMap<String, usize>>,
@@ -164,6 +166,7 @@ impl Hub {
             registry: RwLock::new(registry),
             telemetry: Telemetry::default(),
             stopping: AtomicBool::new(false),
+            engine_ended: Notify::new(),
             sessions: Mutex::new(BTreeMap::new()),
             by_account: Mutex::new(BTreeMap::new()),
             per_key: Mutex::new(BTreeMap::new()),
@@ -234,23 +237,33 @@ impl Hub {
         lock(&self.sessions).values().cloned().collect()
     }
 
-    /// Records that `session` waits for the answer to (account, request id).
-    pub fn wait_for(&self, account: AccountId, request_id: u64, session: u64, tag: Value) {
-        lock(&self.waiting)
-            .entry((account, request_id))
+    /// Submits `cmd` for `session` and records that it waits for the
+    /// answer. Both happen under the waiters' lock, so two sessions sending
+    /// the same (account, request id) wait in the order the engine sees
+    /// their commands, and each gets the answer to its own.
+    pub fn submit(
+        &self,
+        cmd: Command,
+        ts: Option<u64>,
+        session: u64,
+        tag: Value,
+    ) -> Result<(), SubmitError> {
+        let key = (cmd.account, cmd.request_id);
+        let mut waiting = lock(&self.waiting);
+        waiting
+            .entry(key)
             .or_default()
             .push_back(Waiter { session, tag });
-    }
-
-    /// Forgets the newest waiter on (account, request id) (its submit failed).
-    pub fn unwait(&self, account: AccountId, request_id: u64) {
-        let mut waiting = lock(&self.waiting);
-        if let Some(q) = waiting.get_mut(&(account, request_id)) {
-            q.pop_back();
-            if q.is_empty() {
-                waiting.remove(&(account, request_id));
+        let submitted = self.sender.try_submit_at(cmd, ts);
+        if submitted.is_err() {
+            if let Some(q) = waiting.get_mut(&key) {
+                q.pop_back();
+                if q.is_empty() {
+                    waiting.remove(&key);
+                }
             }
         }
+        submitted
     }
 
     fn take_waiter(&self, account: AccountId, request_id: u64) -> Option<Waiter> {
@@ -330,6 +343,9 @@ impl Hub {
     /// Routes one committed output: the answer to its sender, and updates
     /// to the other sessions of each account it touches.
     fn route(&self, seq: u64, ts_ns: u64, cmd: &Command, events: &[Event]) {
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::AssetAdded { .. } | Event::SymbolAdded { .. }))
         {
             let mut registry = write(&self.registry);
             for e in events {
@@ -491,14 +507,16 @@ pub(crate) fn registry(hub: &Hub) -> std::sync::RwLockReadGuard<'_, Registry> {
 /// The router: runs until the subscription ends (the engine shut down).
 /// Returns why it ended.
 pub fn run_router(hub: Arc<Hub>, subscription: Subscription) -> SubscriptionError {
-    loop {
+    let ended = loop {
         match subscription.recv() {
             Ok(batch) => {
                 for o in batch.iter() {
                     hub.route(o.seq, o.ts_ns, o.command, o.events);
                 }
             }
-            Err(e) => return e,
+            Err(e) => break e,
         }
-    }
+    };
+    hub.engine_ended.notify_one();
+    ended
 }

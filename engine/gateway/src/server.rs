@@ -189,6 +189,7 @@ impl Server {
         if let Some(rt) = &self.runtime {
             rt.block_on(async {
                 use tokio::signal::unix::{signal, SignalKind};
+                let ended = self.hub.engine_ended.notified();
                 match (
                     signal(SignalKind::terminate()),
                     signal(SignalKind::interrupt()),
@@ -197,10 +198,14 @@ impl Server {
                         tokio::select! {
                             _ = term.recv() => eprintln!("keel serve: SIGTERM: stopping"),
                             _ = int.recv() => eprintln!("keel serve: SIGINT: stopping"),
+                            _ = ended => eprintln!("keel serve: the engine stopped: stopping"),
                         }
                     }
                     _ => {
-                        let _ = tokio::signal::ctrl_c().await;
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = ended => {}
+                        }
                     }
                 }
             });

@@ -191,9 +191,7 @@ impl Session {
             return self.refuse(ErrorCode::TooManyInFlight, &tag, &message);
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.hub
-            .wait_for(cmd.account, cmd.request_id, self.id, tag.clone());
-        match self.hub.sender.try_submit_at(cmd, parsed.ts) {
+        match self.hub.submit(cmd, parsed.ts, self.id, tag.clone()) {
             Ok(()) => {
                 self.hub
                     .telemetry
@@ -202,7 +200,6 @@ impl Session {
                 Ok(())
             }
             Err(e) => {
-                self.hub.unwait(cmd.account, cmd.request_id);
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
                 match e {
                     SubmitError::Full { capacity, .. } => self.refuse(

@@ -595,3 +595,44 @@ fn half_open_connections_are_closed_and_capped_without_hurting_a_session() {
     });
     assert!(t.telemetry()["refused_connections"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn two_sessions_racing_with_one_request_id_each_get_their_own_answer() {
+    let t = TestServer::start(|_| {});
+    let url = t.url();
+    rt().block_on(async {
+        let (mut a1, _bob) = open_and_fund(&url, &t).await;
+        let mut a2 = session(&url, &t.alice).await;
+        for rid in 3..53u64 {
+            // Different prices tell the two commands apart.
+            let mut m1 = place(rid, "buy", "100.00", "0.0100");
+            m1["tag"] = json!("one");
+            let mut m2 = place(rid, "buy", "101.00", "0.0100");
+            m2["tag"] = json!("two");
+            let (s1, s2) = tokio::join!(send(&mut a1, m1), send(&mut a2, m2));
+            let ((), ()) = (s1, s2);
+            let (r1, _) = until(&mut a1, "answer", Some(&json!("one"))).await;
+            let (r2, _) = until(&mut a2, "answer", Some(&json!("two"))).await;
+            let outcome = |r: &Value| -> (bool, Option<String>) {
+                let accepted = event_types(r).first().map(String::as_str) == Some("accepted");
+                let price = r["events"][1]["price"].as_str().map(str::to_owned);
+                (accepted, price)
+            };
+            let (o1, o2) = (outcome(&r1), outcome(&r2));
+            assert!(o1.0 ^ o2.0, "exactly one executed: {r1} / {r2}");
+            if o1.0 {
+                assert_eq!(
+                    o1.1.as_deref(),
+                    Some("100.00"),
+                    "session one got its own order: {r1}"
+                );
+            } else {
+                assert_eq!(
+                    o2.1.as_deref(),
+                    Some("101.00"),
+                    "session two got its own order: {r2}"
+                );
+            }
+        }
+    });
+}
