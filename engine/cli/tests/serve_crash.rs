@@ -69,8 +69,19 @@ fn add_key(config: &Path, account: u32, operator: bool) -> String {
     text.split_whitespace().last().unwrap().to_owned()
 }
 
+/// A `keel serve` child, killed if the test ends early (a panic leaves no
+/// server running).
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `keel serve`; returns the child and its WebSocket URL.
-fn start(config: &Path) -> (Child, String) {
+fn start(config: &Path) -> (Served, String) {
     let mut child = Command::new(keel())
         .args(["serve", "--config", &config.display().to_string()])
         .stdout(Stdio::piped())
@@ -85,7 +96,7 @@ fn start(config: &Path) -> (Child, String) {
         .strip_prefix("keel serve: listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    (child, url)
+    (Served(child), url)
 }
 
 type Ws =
@@ -241,7 +252,7 @@ fn answers_survive_sigkill_and_resends_execute_at_most_once() {
             })
             .collect();
         let killer = (kill < kills).then(|| {
-            let pid = child.id();
+            let pid = child.0.id();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(40 + 37 * kill as u64));
                 // SAFETY: kill(2) on our own child's pid; no memory involved.
@@ -271,9 +282,9 @@ fn answers_survive_sigkill_and_resends_execute_at_most_once() {
             k.join().unwrap();
         } else {
             // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
         }
-        let status = child.wait().unwrap();
+        let status = child.0.wait().unwrap();
         assert!(kill < kills || status.success(), "clean stop: {status:?}");
         let journaled = journal(dir.path());
         for (i, msgs) in batches.iter().enumerate() {
