@@ -14,7 +14,7 @@ use keel_engine::model::{
     TimeInForce,
 };
 
-mod fast;
+pub mod fast;
 
 use crate::{EdgeError, Registry};
 use keel_engine::units::{to_fixed, NamedCommands};
@@ -351,6 +351,37 @@ pub fn parse_command_value(
     registry: &Registry,
 ) -> Result<ParsedCommand, EdgeError> {
     convert(decode_value(value)?, registry)
+}
+
+/// A gateway message decoded on the fast path ([`parse_session_line`]).
+#[derive(Debug)]
+pub struct SessionCommand<'a> {
+    /// Its `tag`, if given (and not `null`).
+    pub tag: Option<fast::Tag<'a>>,
+    /// The `account` it names, if any (the caller checks it may).
+    pub account_given: Option<u32>,
+    /// The command, with `account` filled in when none was named, or why
+    /// the edge refuses it.
+    pub command: Result<ParsedCommand, EdgeError>,
+}
+
+/// A gateway message (a command line without `account`, with an optional
+/// `tag`) decoded without building a JSON value: `None` when the fast path
+/// does not take it (the caller then reads it with [`strict_value`] and
+/// [`parse_command_value`], which decide and explain). Where it answers,
+/// the command is the one [`parse_command_line`] gives for the same line
+/// with the tag removed and `account` set.
+pub fn parse_session_line<'a>(
+    line: &'a str,
+    registry: &Registry,
+    default_account: u32,
+) -> Option<SessionCommand<'a>> {
+    let (tag, account_given, json) = fast::fast_session(line, default_account)?;
+    Some(SessionCommand {
+        tag,
+        account_given,
+        command: convert(json, registry),
+    })
 }
 
 /// The command a decoded line names, with names resolved and decimals

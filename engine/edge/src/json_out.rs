@@ -5,7 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use keel_engine::model::{
-    Command, CommandKind, Event, MarketBound, OrderType, Side, StpMode, TimeInForce,
+    AccountId, Command, CommandKind, Event, MarketBound, OrderType, Side, StpMode, TimeInForce,
+    Trade,
 };
 
 use crate::Registry;
@@ -226,6 +227,41 @@ pub fn command_json(r: &Registry, cmd: &Command) -> Value {
     v["account"] = cmd.account.into();
     v["request_id"] = cmd.request_id.into();
     object(cmd.kind.name(), v)
+}
+
+/// Which of a trade's two accounts a line written for `viewer` shows
+/// (`None`: everyone, both): a viewer on one side does not see the other
+/// side's account; a viewer on both sides, or on neither, sees both.
+pub fn trade_accounts_shown(trade: &Trade, viewer: Option<AccountId>) -> (bool, bool) {
+    match viewer {
+        Some(v) if trade.taker_account == v && trade.maker_account != v => (false, true),
+        Some(v) if trade.maker_account == v && trade.taker_account != v => (true, false),
+        _ => (true, true),
+    }
+}
+
+/// Removes, from the trades of an output or update value written for
+/// `viewer`, the other side's account ([`trade_accounts_shown`]).
+pub fn hide_counterparty(value: &mut Value, viewer: AccountId) {
+    let Some(events) = value.get_mut("events").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let v = u64::from(viewer);
+    for e in events {
+        let Some(obj) = e.as_object_mut() else {
+            continue;
+        };
+        if obj.get("type").and_then(Value::as_str) != Some("trade_executed") {
+            continue;
+        }
+        let maker = obj.get("maker_account").and_then(Value::as_u64);
+        let taker = obj.get("taker_account").and_then(Value::as_u64);
+        if taker == Some(v) && maker != Some(v) {
+            obj.shift_remove("maker_account");
+        } else if maker == Some(v) && taker != Some(v) {
+            obj.shift_remove("taker_account");
+        }
+    }
 }
 
 /// One output line: a command's sequence, timestamp, correlation and events.

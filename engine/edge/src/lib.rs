@@ -41,8 +41,10 @@ pub mod json_in;
 pub mod json_out;
 
 pub use config_file::{config_from_toml, load_config, load_config_with_extras};
+pub use json_in::fast::{Tag, MAX_TAG_BYTES};
 pub use json_in::{
-    parse_command_bytes, parse_command_line, parse_command_value, strict_value, ParsedCommand,
+    parse_command_bytes, parse_command_line, parse_command_value, parse_session_line, strict_value,
+    ParsedCommand, SessionCommand,
 };
 pub use json_out::{event_json, output_json, OutputWriter};
 pub use keel_engine::units::UnitError;

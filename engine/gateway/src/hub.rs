@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use keel_edge::json_out::{event_json, output_json};
+use keel_edge::json_out::{event_json, hide_counterparty};
+use keel_edge::OutputWriter;
 use keel_engine::model::{AccountId, Command, Event};
 use keel_engine::{CommandSender, Registry, SubmitError, Subscription, SubscriptionError};
 use serde_json::{json, Value};
@@ -61,7 +62,8 @@ impl SessionLink {
 /// A command sent and not yet answered.
 struct Waiter {
     session: u64,
-    tag: Value,
+    /// The client's tag, as JSON text.
+    tag: String,
 }
 
 /// How a request ended, as `query` reports it.
@@ -250,10 +252,10 @@ impl Hub {
     ) -> Result<(), SubmitError> {
         let key = (cmd.account, cmd.request_id);
         let mut waiting = lock(&self.waiting);
-        waiting
-            .entry(key)
-            .or_default()
-            .push_back(Waiter { session, tag });
+        waiting.entry(key).or_default().push_back(Waiter {
+            session,
+            tag: tag.to_string(),
+        });
         let submitted = self.sender.try_submit_at(cmd, ts);
         if submitted.is_err() {
             if let Some(q) = waiting.get_mut(&key) {
@@ -342,7 +344,14 @@ impl Hub {
 
     /// Routes one committed output: the answer to its sender, and updates
     /// to the other sessions of each account it touches.
-    fn route(&self, seq: u64, ts_ns: u64, cmd: &Command, events: &[Event]) {
+    fn route(
+        &self,
+        writer: &mut OutputWriter,
+        seq: u64,
+        ts_ns: u64,
+        cmd: &Command,
+        events: &[Event],
+    ) {
         if events
             .iter()
             .any(|e| matches!(e, Event::AssetAdded { .. } | Event::SymbolAdded { .. }))
@@ -359,11 +368,20 @@ impl Hub {
             if let Some(w) = self.take_waiter(cmd.account, cmd.request_id) {
                 if let Some(link) = self.link(w.session) {
                     link.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    let mut v = output_json(&registry, seq, ts_ns, cmd, events);
-                    redact(&mut v, link.account, link.operator);
-                    let mut answer = json!({"type": "answer", "tag": w.tag});
-                    merge(&mut answer, v);
-                    link.send(answer.to_string(), &self.telemetry);
+                    writer.set_viewer((!link.operator).then_some(link.account));
+                    let line = writer.output_line(&registry, seq, ts_ns, cmd, events);
+                    // `{"seq":...}\n` becomes `{"type":"answer","tag":T,"seq":...}`.
+                    let body = line
+                        .get(1..line.len().saturating_sub(1))
+                        .unwrap_or_default();
+                    let mut answer = Vec::with_capacity(body.len() + w.tag.len() + 32);
+                    answer.extend_from_slice(b"{\"type\":\"answer\",\"tag\":");
+                    answer.extend_from_slice(w.tag.as_bytes());
+                    answer.push(b',');
+                    answer.extend_from_slice(body);
+                    let answer = String::from_utf8(answer)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    link.send(answer, &self.telemetry);
                     self.telemetry.answers.fetch_add(1, Ordering::Relaxed);
                     answered = Some(w.session);
                 }
@@ -421,7 +439,9 @@ impl Hub {
                 update["account"] = cmd.account.into();
                 update["request_id"] = cmd.request_id.into();
             }
-            redact(&mut update, link.account, link.operator);
+            if !link.operator {
+                hide_counterparty(&mut update, link.account);
+            }
             link.send(update.to_string(), &self.telemetry);
         }
     }
@@ -454,39 +474,6 @@ fn names_account(e: &Event, account: AccountId, own_command: bool) -> bool {
     }
 }
 
-/// Removes the counterparty's account from trades shown to a non-operator.
-fn redact(v: &mut Value, account: AccountId, operator: bool) {
-    if operator {
-        return;
-    }
-    let Some(events) = v.get_mut("events").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for e in events {
-        let Some(obj) = e.as_object_mut() else {
-            continue;
-        };
-        for (mine, theirs) in [
-            ("maker_account", "taker_account"),
-            ("taker_account", "maker_account"),
-        ] {
-            if obj.get(mine).and_then(Value::as_u64) == Some(account.into())
-                && obj.get(theirs).and_then(Value::as_u64) != Some(account.into())
-            {
-                obj.remove(theirs);
-            }
-        }
-    }
-}
-
-fn merge(into: &mut Value, from: Value) {
-    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
-        for (k, v) in from {
-            into.insert(k, v);
-        }
-    }
-}
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -507,11 +494,12 @@ pub(crate) fn registry(hub: &Hub) -> std::sync::RwLockReadGuard<'_, Registry> {
 /// The router: runs until the subscription ends (the engine shut down).
 /// Returns why it ended.
 pub fn run_router(hub: Arc<Hub>, subscription: Subscription) -> SubscriptionError {
+    let mut writer = OutputWriter::default();
     let ended = loop {
         match subscription.recv() {
             Ok(batch) => {
                 for o in batch.iter() {
-                    hub.route(o.seq, o.ts_ns, o.command, o.events);
+                    hub.route(&mut writer, o.seq, o.ts_ns, o.command, o.events);
                 }
             }
             Err(e) => break e,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use keel_edge::{parse_command_value, strict_value};
+use keel_edge::{
+    parse_command_value, parse_session_line, strict_value, ParsedCommand, Tag, MAX_TAG_BYTES,
+};
 use keel_engine::model::{AccountId, Command, CommandKind};
 use keel_engine::SubmitError;
 use serde_json::{json, Value};
@@ -20,8 +22,12 @@ use crate::hub::{registry, Hub, Outbound, SessionLink};
 use crate::keys::Identity;
 use crate::protocol::{self, CloseReason, ErrorCode, VERSION};
 
-/// Longest `tag` string, bytes.
-pub const MAX_TAG_BYTES: usize = 64;
+/// A message read: a command to submit, or handled already (answered,
+/// refused, or the session must close).
+enum Decoded {
+    Command(ParsedCommand, Value),
+    Done(Result<(), CloseReason>),
+}
 
 /// A token bucket in millionths of a message, refilled by elapsed time.
 struct Bucket {
@@ -124,52 +130,9 @@ impl Session {
             return self.refuse(ErrorCode::RateLimited, &Value::Null, &message);
         }
         self.limited_in_a_row = 0;
-        let mut value = match strict_value(text) {
-            Ok(v) => v,
-            Err(e) => return self.refuse(ErrorCode::Malformed, &Value::Null, &e.to_string()),
-        };
-        let Some(object) = value.as_object_mut() else {
-            return self.refuse(
-                ErrorCode::Malformed,
-                &Value::Null,
-                "expected a JSON object with a `type`",
-            );
-        };
-        let tag = object.remove("tag").unwrap_or(Value::Null);
-        let tag_ok = match &tag {
-            Value::Null => true,
-            Value::String(s) => s.len() <= MAX_TAG_BYTES,
-            Value::Number(n) => n.is_u64() || n.is_i64(),
-            _ => false,
-        };
-        if !tag_ok {
-            return self.refuse(
-                ErrorCode::BadTag,
-                &Value::Null,
-                &format!("`tag` must be a string of at most {MAX_TAG_BYTES} bytes or an integer"),
-            );
-        }
-        match object.get("type").and_then(Value::as_str) {
-            Some("cancel_after") => return self.on_cancel_after(object, &tag),
-            Some("query") => return self.on_query(object, &tag),
-            _ => {}
-        }
-        match object.get("account") {
-            None => {
-                object.insert("account".into(), self.who.account.into());
-            }
-            Some(a) if self.who.operator || a.as_u64() == Some(self.who.account.into()) => {}
-            Some(a) => {
-                let message = format!(
-                    "`account` = {a}: this session acts for account {} only; leave `account` out",
-                    self.who.account
-                );
-                return self.refuse(ErrorCode::CrossAccount, &tag, &message);
-            }
-        }
-        let parsed = match parse_command_value(value, &registry(&self.hub)) {
-            Ok(p) => p,
-            Err(e) => return self.refuse(ErrorCode::BadCommand, &tag, &e.to_string()),
+        let (parsed, tag) = match self.decode(text) {
+            Decoded::Command(parsed, tag) => (parsed, tag),
+            Decoded::Done(result) => return result,
         };
         let cmd = parsed.command;
         if needs_operator(&cmd.kind) && !self.who.operator {
@@ -214,6 +177,89 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Reads a message: the fast path for a well-formed command, else the
+    /// checked path (gateway messages, refusals with their reasons).
+    fn decode(&mut self, text: &str) -> Decoded {
+        if let Some(fast) = parse_session_line(text, &registry(&self.hub), self.who.account) {
+            let tag = match fast.tag {
+                None => Value::Null,
+                Some(Tag::Str(s)) => Value::String(s.to_owned()),
+                Some(Tag::UInt(n)) => n.into(),
+                Some(Tag::Int(n)) => n.into(),
+            };
+            if let Some(a) = fast.account_given {
+                if a != self.who.account && !self.who.operator {
+                    return Decoded::Done(self.refuse(
+                        ErrorCode::CrossAccount,
+                        &tag,
+                        &self.cross_account_message(&a.into()),
+                    ));
+                }
+            }
+            return match fast.command {
+                Ok(parsed) => Decoded::Command(parsed, tag),
+                Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
+            };
+        }
+        let mut value = match strict_value(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return Decoded::Done(self.refuse(
+                    ErrorCode::Malformed,
+                    &Value::Null,
+                    &e.to_string(),
+                ))
+            }
+        };
+        let Some(object) = value.as_object_mut() else {
+            return Decoded::Done(self.refuse(
+                ErrorCode::Malformed,
+                &Value::Null,
+                "expected a JSON object with a `type`",
+            ));
+        };
+        let tag = object.remove("tag").unwrap_or(Value::Null);
+        let tag_ok = match &tag {
+            Value::Null => true,
+            Value::String(s) => s.len() <= MAX_TAG_BYTES,
+            Value::Number(n) => n.is_u64() || n.is_i64(),
+            _ => false,
+        };
+        if !tag_ok {
+            return Decoded::Done(self.refuse(
+                ErrorCode::BadTag,
+                &Value::Null,
+                &format!("`tag` must be a string of at most {MAX_TAG_BYTES} bytes or an integer"),
+            ));
+        }
+        match object.get("type").and_then(Value::as_str) {
+            Some("cancel_after") => return Decoded::Done(self.on_cancel_after(object, &tag)),
+            Some("query") => return Decoded::Done(self.on_query(object, &tag)),
+            _ => {}
+        }
+        match object.get("account") {
+            None => {
+                object.insert("account".into(), self.who.account.into());
+            }
+            Some(a) if self.who.operator || a.as_u64() == Some(self.who.account.into()) => {}
+            Some(a) => {
+                let message = self.cross_account_message(a);
+                return Decoded::Done(self.refuse(ErrorCode::CrossAccount, &tag, &message));
+            }
+        }
+        match parse_command_value(value, &registry(&self.hub)) {
+            Ok(p) => Decoded::Command(p, tag),
+            Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
+        }
+    }
+
+    fn cross_account_message(&self, a: &Value) -> String {
+        format!(
+            "`account` = {a}: this session acts for account {} only; leave `account` out",
+            self.who.account
+        )
     }
 
     fn on_cancel_after(

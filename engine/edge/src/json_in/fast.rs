@@ -47,6 +47,9 @@ struct Flat<'a> {
     kind: Given<Kind>,
     #[serde(default, deserialize_with = "given")]
     account: Given<u32>,
+    /// A gateway message's correlation tag; never part of a command line.
+    #[serde(default, borrow, deserialize_with = "given")]
+    tag: Given<Tag<'a>>,
     #[serde(default, deserialize_with = "given")]
     request_id: Given<u64>,
     #[serde(default, deserialize_with = "given")]
@@ -216,8 +219,80 @@ fn or_default<T: Default>(field: Given<T>) -> Option<T> {
     }
 }
 
+/// A message's `tag` as given: a string with no escapes (borrowed) of at
+/// most [`MAX_TAG_BYTES`] bytes, or an integer. Anything else refuses the
+/// fast path (the caller's checked path then explains).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag<'a> {
+    /// A string tag.
+    Str(&'a str),
+    /// A non-negative integer tag.
+    UInt(u64),
+    /// A negative integer tag.
+    Int(i64),
+}
+
+/// Longest string tag the fast path takes, bytes.
+pub const MAX_TAG_BYTES: usize = 64;
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tag<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tag<'a>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Tag<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a string of at most {MAX_TAG_BYTES} bytes or an integer")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Tag<'de>, E> {
+                if v.len() <= MAX_TAG_BYTES {
+                    Ok(Tag::Str(v))
+                } else {
+                    Err(E::custom("tag too long"))
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Tag<'de>, E> {
+                Ok(Tag::UInt(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Tag<'de>, E> {
+                Ok(Tag::Int(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Decodes `line` on the fast path; `None` sends it to the checked path.
 pub(super) fn fast_decode(line: &str) -> Option<JsonCommand<'_>> {
+    let (flat, kind) = flat(line)?;
+    if flat.tag.is_some() {
+        return None;
+    }
+    let account = need(flat.account)?;
+    build(flat, kind, account)
+}
+
+/// A gateway message decoded on the fast path: its tag (absent or `null`:
+/// `None`), the `account` it names if any, and the command with `account`
+/// filled in as `default_account` when it names none. `None` for anything
+/// unusual (an `account` of `null`, a long or escaped tag, any line the
+/// command fast path refuses): the caller then takes its checked path.
+pub(super) fn fast_session(
+    line: &str,
+    default_account: u32,
+) -> Option<(Option<Tag<'_>>, Option<u32>, JsonCommand<'_>)> {
+    let (flat, kind) = flat(line)?;
+    let given = match flat.account {
+        None => None,
+        Some(None) => return None,
+        Some(Some(a)) => Some(a),
+    };
+    let tag = flat.tag.flatten();
+    let command = build(flat, kind, given.unwrap_or(default_account))?;
+    Some((tag, given, command))
+}
+
+/// One serde pass into [`Flat`], and the fields checked against the kind.
+fn flat(line: &str) -> Option<(Flat<'_>, Kind)> {
     // A struct also deserializes from a JSON array; a command is an object.
     if !line.trim_ascii_start().starts_with('{') {
         return None;
@@ -227,7 +302,12 @@ pub(super) fn fast_decode(line: &str) -> Option<JsonCommand<'_>> {
     if flat.present() & !allowed(kind) != 0 {
         return None;
     }
-    let (account, request_id, ts) = (need(flat.account)?, need(flat.request_id)?, may(flat.ts));
+    Some((flat, kind))
+}
+
+/// The command of a checked [`Flat`].
+fn build<'a>(flat: Flat<'a>, kind: Kind, account: u32) -> Option<JsonCommand<'a>> {
+    let (request_id, ts) = (need(flat.request_id)?, may(flat.ts));
     let s = std::borrow::Cow::Borrowed;
     Some(match kind {
         Kind::OpenAccount => JsonCommand::OpenAccount {
@@ -333,7 +413,7 @@ pub(super) fn fast_decode(line: &str) -> Option<JsonCommand<'_>> {
 #[cfg(test)]
 mod tests {
     use super::super::{convert, decode, parse_command_line};
-    use super::fast_decode;
+    use super::{fast_decode, Tag};
     use crate::{config_from_toml, EdgeError, ParsedCommand, Registry};
     use proptest::prelude::*;
     use serde_json::{Map, Value};
@@ -520,6 +600,65 @@ mod tests {
             fast > 100 && lines - fast > 1000,
             "{fast} of {lines} lines took the fast path"
         );
+    }
+
+    #[test]
+    fn the_session_decoder_gives_the_command_line_s_command() {
+        let names = registry();
+        let mut tagged = 0;
+        for good in GOOD {
+            let v: serde_json::Value = serde_json::from_str(good).unwrap();
+            let account = v["account"].as_u64().unwrap() as u32;
+            let want = parse_command_line(good, &names);
+            // As given (the account named), with tags of each kind, and
+            // with the account left out (filled in from the session).
+            let mut without = v.clone();
+            without.as_object_mut().unwrap().remove("account");
+            for (tag, expect) in [
+                (None, None),
+                (Some(serde_json::json!("t-1")), Some(Tag::Str("t-1"))),
+                (Some(serde_json::json!(42)), Some(Tag::UInt(42))),
+                (Some(serde_json::json!(-7)), Some(Tag::Int(-7))),
+                (Some(serde_json::Value::Null), None),
+            ] {
+                for (base, named) in [(&v, Some(account)), (&without, None)] {
+                    let mut m = base.clone();
+                    if let Some(t) = &tag {
+                        m["tag"] = t.clone();
+                        tagged += 1;
+                    }
+                    let line = m.to_string();
+                    let got = crate::parse_session_line(&line, &names, account)
+                        .unwrap_or_else(|| panic!("fast session path refused {line}"));
+                    assert_eq!(got.tag, expect, "{line}");
+                    assert_eq!(got.account_given, named, "{line}");
+                    assert_eq!(got.command, want, "{line}");
+                }
+            }
+        }
+        assert!(tagged > 0);
+        // What it leaves to the checked path.
+        for odd in [
+            r#"{"type":"open_account","request_id":1,"account":null}"#,
+            r#"{"type":"open_account","request_id":1,"tag":"a\"b"}"#,
+            r#"{"type":"open_account","request_id":1,"tag":{"x":1}}"#,
+            r#"{"type":"open_account","request_id":1,"tag":1.5}"#,
+            r#"{"type":"query","request_id":1}"#,
+            r#"{"type":"cancel_after","timeout_ms":5}"#,
+        ] {
+            assert!(crate::parse_session_line(odd, &names, 1).is_none(), "{odd}");
+        }
+        let long = format!(
+            r#"{{"type":"open_account","request_id":1,"tag":"{}"}}"#,
+            "x".repeat(65)
+        );
+        assert!(crate::parse_session_line(&long, &names, 1).is_none());
+        // A command line never takes a tag.
+        assert!(parse_command_line(
+            r#"{"type":"open_account","account":1,"request_id":1,"tag":"t"}"#,
+            &names
+        )
+        .is_err());
     }
 
     proptest! {

@@ -7,7 +7,9 @@
 
 use std::fmt::Write as _;
 
-use keel_engine::model::{Command, Event, RejectReason, Side, SymbolId, SymbolSpec, TimeInForce};
+use keel_engine::model::{
+    AccountId, Command, Event, RejectReason, Side, SymbolId, SymbolSpec, TimeInForce,
+};
 
 use super::{side, stp, tif};
 use crate::Registry;
@@ -33,6 +35,10 @@ pub struct OutputWriter {
     /// Text made by `Display` (a rejection's message, a tick size) before
     /// it is escaped into the line.
     scratch: String,
+    /// The account the line is written for, if not for everyone: a trade
+    /// then names only the viewer's own side's account (see
+    /// [`hide_counterparty`](super::hide_counterparty)).
+    viewer: Option<AccountId>,
 }
 
 /// Bytes reserved for `scratch`: several times the longest text `Display`
@@ -45,6 +51,7 @@ impl Default for OutputWriter {
         OutputWriter {
             line: Vec::new(),
             scratch: String::with_capacity(SCRATCH_BYTES),
+            viewer: None,
         }
     }
 }
@@ -64,6 +71,12 @@ macro_rules! open {
 }
 
 impl OutputWriter {
+    /// Writes lines for `viewer` (trades hide the other side's account), or
+    /// for everyone (`None`, the default).
+    pub fn set_viewer(&mut self, viewer: Option<AccountId>) {
+        self.viewer = viewer;
+    }
+
     /// One output line (a command's sequence, timestamp, correlation and
     /// events) ending in `\n`; valid until the next call.
     pub fn output_line(
@@ -105,7 +118,7 @@ impl OutputWriter {
             if i > 0 {
                 o.raw(b",");
             }
-            write_event(&mut o, &mut self.scratch, r, event);
+            write_event(&mut o, &mut self.scratch, r, event, self.viewer);
         }
         o.raw(b"]}\n");
     }
@@ -248,7 +261,13 @@ fn display(o: &mut Out<'_>, scratch: &mut String, key: &[u8], text: impl std::fm
     o.text(key, scratch);
 }
 
-fn write_event(o: &mut Out<'_>, scratch: &mut String, r: &Registry, event: &Event) {
+fn write_event(
+    o: &mut Out<'_>,
+    scratch: &mut String,
+    r: &Registry,
+    event: &Event,
+    viewer: Option<AccountId>,
+) {
     match *event {
         Event::Accepted {
             account,
@@ -332,8 +351,13 @@ fn write_event(o: &mut Out<'_>, scratch: &mut String, r: &Registry, event: &Even
             o.symbol(key!("symbol"), r, tr.symbol);
             o.uint(key!("maker_order"), tr.maker_order);
             o.uint(key!("taker_order"), tr.taker_order);
-            o.uint(key!("maker_account"), tr.maker_account);
-            o.uint(key!("taker_account"), tr.taker_account);
+            let (show_maker, show_taker) = super::trade_accounts_shown(&tr, viewer);
+            if show_maker {
+                o.uint(key!("maker_account"), tr.maker_account);
+            }
+            if show_taker {
+                o.uint(key!("taker_account"), tr.taker_account);
+            }
             o.text(key!("taker_side"), side(tr.taker_side));
             o.units(key!("price"), spec, true, tr.price);
             o.units(key!("qty"), spec, false, tr.qty);
@@ -561,6 +585,26 @@ mod tests {
             let cmd = Command::new(account, request_id, CommandKind::CancelAll { symbol: None });
             let mut writer = OutputWriter::default();
             let want = format!("{}\n", output_json(&names, seq, ts, &cmd, &events));
+            let got = writer.output_line(&names, seq, ts, &cmd, &events);
+            prop_assert_eq!(std::str::from_utf8(got).expect("utf-8"), want.as_str());
+        }
+    }
+
+    proptest! {
+        /// Written for a viewer, the bytes are the value builder's with the
+        /// counterparty hidden.
+        #[test]
+        fn a_viewer_line_is_the_value_builder_with_the_counterparty_hidden(
+            events in prop::collection::vec(any_event(), 0..6), seq in any_u64(), ts in any_u64(),
+            account in 0u32..4, viewer in 0u32..4,
+        ) {
+            let names = registry();
+            let cmd = Command::new(account, 1, CommandKind::CancelAll { symbol: None });
+            let mut writer = OutputWriter::default();
+            writer.set_viewer(Some(viewer));
+            let mut want = output_json(&names, seq, ts, &cmd, &events);
+            crate::json_out::hide_counterparty(&mut want, viewer);
+            let want = format!("{want}\n");
             let got = writer.output_line(&names, seq, ts, &cmd, &events);
             prop_assert_eq!(std::str::from_utf8(got).expect("utf-8"), want.as_str());
         }
