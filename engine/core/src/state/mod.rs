@@ -212,6 +212,15 @@ impl State {
             .flatten()
     }
 
+    /// The level of one side at `price`: `(total lots, order count)`, or
+    /// `None` if no order rests there (or the symbol is unknown).
+    pub fn level_at(&self, symbol: SymbolId, side: Side, price: u64) -> Option<(u64, u32)> {
+        let book = self.book(symbol)?;
+        let slot = book.side(side).find(&self.levels, price)?;
+        let level = self.levels.get(slot)?;
+        Some((level.total_qty, level.order_count))
+    }
+
     /// Depth of one side: `(price, total lots, order count)` from the best.
     pub fn depth(&self, symbol: SymbolId, side: Side) -> Vec<(u64, u64, u32)> {
         let Some(book) = self.book(symbol) else {
