@@ -28,6 +28,9 @@ pub enum Cmd {
     Dump(DumpArgs),
     /// The state as of a sequence (apply-only): balances, orders, books.
     State(StateArgs),
+    /// The order book a market-data subscriber held at a sequence: levels,
+    /// update number and checksum, as the feed's `book` message.
+    Book(BookArgs),
     /// Balance changes and order activity between two sequences.
     Diff(DiffArgs),
     /// Re-execute an alternative history (journal untouched) and compare.
@@ -102,6 +105,22 @@ pub struct StateArgs {
     pub account: Option<u32>,
     #[arg(long)]
     pub symbol: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct BookArgs {
+    pub dir: PathBuf,
+    /// The symbol's name.
+    #[arg(long)]
+    pub symbol: String,
+    /// The sequence (default: the end of the journal).
+    #[arg(long)]
+    pub at: Option<u64>,
+    /// Levels per side (default: all).
+    #[arg(long)]
+    pub depth: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -14,6 +14,7 @@
 // `is_multiple_of` needs Rust 1.87; the workspace MSRV is 1.80.
 #![allow(clippy::manual_is_multiple_of)]
 
+pub mod book;
 pub mod cli;
 pub mod diff;
 pub mod dump;
@@ -43,6 +44,7 @@ pub fn run(cli: cli::Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Cmd::Verify(a) => verify::run(&a, limits, out),
         Cmd::Dump(a) => dump::run(&a, out),
         Cmd::State(a) => state::run(&a, limits, out),
+        Cmd::Book(a) => book::run(&a, limits, out),
         Cmd::Diff(a) => diff::run(&a, limits, out),
         Cmd::WhatIf(a) => whatif::run(&a, limits, out),
         Cmd::Snapshot(a) => snapshot::run(&a, limits, out),

@@ -723,3 +723,87 @@ fn bad_input_is_refused_clearly() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot read config"), "{}", r.stderr);
 }
+
+/// The checksum recomputed here from the printed levels, as docs/PROTOCOL.md
+/// (and `keel_readmodel::book`) define it: CRC32 of the top 10 asks then
+/// top 10 bids, price then qty, `.` and leading zeros removed.
+fn checksum_of(book: &Value) -> u32 {
+    let mut text = String::new();
+    for side in ["asks", "bids"] {
+        for level in book[side].as_array().unwrap().iter().take(10) {
+            for i in 0..2 {
+                let digits: String = level[i]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .filter(|c| *c != '.')
+                    .collect();
+                text.push_str(digits.trim_start_matches('0'));
+            }
+        }
+    }
+    crc32fast::hash(text.as_bytes())
+}
+
+#[test]
+fn book_at_each_sequence_is_the_state_s_book_with_its_checksum() {
+    let (_tmp, dir, _) = story_journal();
+    let mut changed = 0;
+    let mut last_update = 0;
+    let end = GENESIS_RECORDS + story().len() as u64;
+    for at in GENESIS_RECORDS..=end {
+        let at_text = at.to_string();
+        let book: Value = serde_json::from_str(
+            ok(&[
+                "book",
+                p(&dir),
+                "--symbol",
+                "BTC-USD",
+                "--format",
+                "json",
+                "--at",
+                &at_text,
+            ])
+            .trim(),
+        )
+        .unwrap();
+        assert_eq!(book["seq"], at);
+        let state: Value = serde_json::from_str(
+            ok(&["state", p(&dir), "--format", "json", "--at", &at_text]).trim(),
+        )
+        .unwrap();
+        let books = state["books"].as_array().unwrap();
+        if let Some(s) = books.iter().find(|b| b["symbol"] == "BTC-USD") {
+            for side in ["bids", "asks"] {
+                let want: Vec<Value> = s[side]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| serde_json::json!([l["price"], l["qty"], l["orders"]]))
+                    .collect();
+                assert_eq!(book[side].as_array().unwrap(), &want, "{side} at {at}");
+            }
+        }
+        assert_eq!(
+            book["checksum"].as_u64().unwrap(),
+            u64::from(checksum_of(&book)),
+            "at {at}"
+        );
+        let update = book["update"].as_u64().unwrap();
+        assert!(
+            update <= at && update >= last_update,
+            "update {update} at {at}"
+        );
+        if update != last_update {
+            changed += 1;
+        }
+        last_update = update;
+    }
+    assert!(changed >= 5, "the story changes the book often: {changed}");
+    let err = replay(&["book", p(&dir), "--symbol", "NOPE-USD"]);
+    assert!(
+        err.code != 0 && err.stderr.contains("NOPE-USD"),
+        "{}",
+        err.stderr
+    );
+}

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod book;
+pub mod json;
 
 use std::collections::VecDeque;
 
