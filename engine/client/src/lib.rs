@@ -37,14 +37,15 @@
 //! # taker_fee_bps = 5
 //! # "#, dir.path().join("journal").display()), "doc.toml")?;
 //! # let keys_file = dir.path().join("keys.toml");
-//! # let (_, operator_key) = keel_gateway::add_key(&keys_file, 0, true)?;
+//! // Keys for account 7 and the operator, as `keel keys add --config FILE
+//! // --account 7` (and `--account 0 --operator`) make them.
+//! let (_, key) = keel_gateway::add_key(&keys_file, 7, false)?;
+//! let (_, operator_key) = keel_gateway::add_key(&keys_file, 0, true)?;
 //! # let gateway = keel_gateway::GatewayConfig {
 //! #     listen: "127.0.0.1:0".into(), keys_file: keys_file.clone(), ..Default::default()
 //! # };
 //! # let server = keel_gateway::Server::start(&config, gateway)?;
 //! # let url = format!("ws://{}/v1/ws", server.local_addr());
-//! // A key for account 7, as `keel keys add --config FILE --account 7` makes.
-//! let (_, key) = keel_gateway::add_key(&keys_file, 7, false)?;
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! runtime.block_on(async {
 //!     let client = Client::connect(&url, &key, Options::default()).await?;

@@ -1,0 +1,428 @@
+//! The client against a real gateway on loopback: order life across two
+//! accounts on two sessions, refusals, the dead-man switch, many calls in
+//! flight, shutdown, and reconnect with resend.
+
+mod support;
+
+use std::time::Duration;
+
+use keel_client::{
+    Client, ClientError, Command, Event, Options, Order, QueryStatus, Side, Update,
+};
+use serde_json::{json, Value};
+use support::{eventually, runtime, Proxy, TestServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn deposit(account: u32, request_id: u64, asset: &str, amount: &str) -> Value {
+    json!({"type": "deposit", "account": account, "request_id": request_id, "asset": asset, "amount": amount})
+}
+
+/// Opens `client`'s account (request id 1) and has the operator fund it
+/// (request id 2).
+async fn open_and_fund(client: &Client, operator: &Client, asset: &str, amount: &str) {
+    let opened = client
+        .submit(&Command::OpenAccount { request_id: 1 })
+        .await
+        .unwrap();
+    assert!(opened.is_accepted(), "{opened:?}");
+    let funded = operator
+        .submit(&deposit(client.account(), 2, asset, amount))
+        .await
+        .unwrap();
+    assert!(funded.is_accepted(), "{funded:?}");
+}
+
+async fn update_with(updates: &mut keel_client::Updates, event: &str) -> Update {
+    loop {
+        let u = updates
+            .next_update(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no update with {event}"));
+        if u.events_of(event).next().is_some() {
+            return u;
+        }
+    }
+}
+
+#[test]
+fn order_life_across_two_accounts_on_two_sessions() {
+    let server = TestServer::start();
+    let (alice_key, bob_key) = (server.key(1), server.key(2));
+    runtime().block_on(async {
+        let alice = Client::connect(&server.url, &alice_key, Options::default())
+            .await
+            .unwrap();
+        let bob = Client::connect(&server.url, &bob_key, Options::default())
+            .await
+            .unwrap();
+        let operator = Client::connect(&server.url, &server.operator_key, Options::default())
+            .await
+            .unwrap();
+        let welcome = bob.welcome();
+        assert_eq!((welcome.v, welcome.account, welcome.operator), (1, 2, false));
+        assert!(operator.welcome().operator);
+        let mut alice_updates = alice.updates();
+        let mut bob_updates = bob.updates();
+
+        open_and_fund(&alice, &operator, "USD", "100000").await;
+        open_and_fund(&bob, &operator, "BTC", "2.5").await;
+        // Each sees the operator's deposit as an update.
+        let d = update_with(&mut alice_updates, "deposited").await;
+        assert_eq!(d.command, "deposit");
+        update_with(&mut bob_updates, "deposited").await;
+
+        // Bob rests a sell.
+        let ask = bob
+            .place(Order::limit(3, "BTC-USD", Side::Sell, "30000.00", "1.0000"))
+            .await
+            .unwrap();
+        assert!(ask.is_accepted(), "{ask:?}");
+        assert_eq!((ask.account, ask.request_id), (2, 3));
+        assert!(ask.events_of("order_rested").next().is_some(), "{ask:?}");
+        let ask_id = ask.order_id().unwrap();
+
+        // Alice crosses it: the fill is in her answer ...
+        let bid = alice
+            .place(
+                Order::limit(3, "BTC-USD", Side::Buy, "30010.00", "0.4000")
+                    .tif(keel_client::Tif::Ioc),
+            )
+            .await
+            .unwrap();
+        assert!(bid.is_accepted(), "{bid:?}");
+        let trade = bid.events_of("trade_executed").next().expect("a fill").clone();
+        assert_eq!(trade["maker_order"], ask_id);
+        assert_eq!(trade["taker_account"], 1);
+        assert_eq!(trade["qty"], "0.4000");
+        assert_eq!(trade["price"], "30000.00");
+        assert!(trade.get("maker_account").is_none(), "counterparty shown: {trade}");
+        assert!(bid.seq > ask.seq);
+
+        // ... and in Bob's updates, as maker, without Alice's account.
+        let fill = update_with(&mut bob_updates, "trade_executed").await;
+        assert_eq!(fill.seq, bid.seq);
+        assert_eq!(fill.command, "place_order");
+        let maker = fill.events_of("trade_executed").next().unwrap();
+        assert_eq!(maker["maker_account"], 2);
+        assert_eq!(maker["maker_order"], ask_id);
+        assert!(maker.get("taker_account").is_none(), "counterparty shown: {maker}");
+        assert_eq!(fill.account, None, "another account's command");
+
+        // Bob amends the rest (same price, smaller: priority kept), then
+        // cancels it; a second cancel is the engine's rejection.
+        let amend = bob
+            .submit(&Command::AmendOrder {
+                request_id: 4,
+                order: ask_id,
+                symbol: "BTC-USD".into(),
+                price: "30000.00".into(),
+                qty: "0.5000".into(),
+            })
+            .await
+            .unwrap();
+        let amended = amend.events_of("order_amended").next().expect("amended");
+        assert_eq!(amended["priority_kept"], true, "{amend:?}");
+        let cancel = bob
+            .submit(&Command::CancelOrder {
+                request_id: 5,
+                order: ask_id,
+            })
+            .await
+            .unwrap();
+        let cancelled = cancel.events_of("order_cancelled").next().expect("cancelled");
+        assert_eq!(cancelled["order"], ask_id);
+        let again = bob
+            .submit(&Command::CancelOrder {
+                request_id: 6,
+                order: ask_id,
+            })
+            .await
+            .unwrap();
+        assert_eq!(again.rejection().unwrap().reason, "unknown_order");
+        // An engine rejection is an answer; a resend of an accepted id is
+        // `duplicate`, naming the last accepted id.
+        let dup = bob
+            .submit(&Command::CancelOrder {
+                request_id: 5,
+                order: ask_id,
+            })
+            .await
+            .unwrap();
+        let r = dup.rejection().unwrap();
+        assert_eq!(r.reason, "duplicate");
+        assert!(r.message.contains('5'), "{r:?}");
+
+        // What the gateway refuses never reaches the engine.
+        let cross = alice
+            .submit(&json!({"type": "cancel_all", "account": 2, "request_id": 9}))
+            .await
+            .unwrap_err();
+        assert_eq!(cross.code(), Some("cross_account"), "{cross}");
+        let not_op = alice
+            .submit(&deposit(1, 9, "USD", "1"))
+            .await
+            .unwrap_err();
+        assert_eq!(not_op.code(), Some("not_operator"), "{not_op}");
+        let bad = alice
+            .submit(&json!({"type": "place_order", "request_id": 9, "nonsense": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Some("bad_command"), "{bad}");
+        match alice.query(9).await.unwrap().status {
+            QueryStatus::NotExecuted => {}
+            other => panic!("refused commands were executed: {other:?}"),
+        }
+        match bob.query(4).await.unwrap().status {
+            QueryStatus::Accepted { seq } => assert_eq!(seq, amend.seq),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+#[test]
+fn many_calls_in_flight_from_clones_each_get_their_own_answer() {
+    let server = TestServer::start();
+    let key = server.key(3);
+    runtime().block_on(async {
+        let client = Client::connect(&server.url, &key, Options::default())
+            .await
+            .unwrap();
+        client
+            .submit(&Command::OpenAccount { request_id: 1 })
+            .await
+            .unwrap();
+        // Rejections leave the last accepted id alone, so their order on
+        // the wire does not matter: each answer must match its request.
+        let mut calls = tokio::task::JoinSet::new();
+        for request_id in 2..66u64 {
+            let c = client.clone();
+            calls.spawn(async move {
+                let order = 1000 + request_id;
+                let a = c
+                    .submit(&Command::CancelOrder { request_id, order })
+                    .await
+                    .unwrap();
+                assert_eq!(a.request_id, request_id);
+                assert_eq!(a.rejection().unwrap().reason, "unknown_order");
+                let q = c.query(request_id).await.unwrap();
+                assert_eq!(q.request_id, request_id);
+                assert!(
+                    matches!(q.status, QueryStatus::Rejected { ref reason, .. } if reason == "unknown_order"),
+                    "{q:?}"
+                );
+                request_id
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(r) = calls.join_next().await {
+            done.push(r.unwrap());
+        }
+        assert_eq!(done.len(), 64);
+    });
+}
+
+#[test]
+fn a_bad_key_is_unauthorized() {
+    let server = TestServer::start();
+    let key = server.key(4);
+    runtime().block_on(async {
+        let mut wrong = key.clone();
+        wrong.pop();
+        wrong.push(if key.ends_with('0') { '1' } else { '0' });
+        for bad in [wrong.as_str(), "nonsense", ""] {
+            match Client::connect(&server.url, bad, Options::default()).await {
+                Err(ClientError::Unauthorized { message }) => {
+                    assert!(message.contains("API key"), "{message}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(Client::connect(&server.url, &key, Options::default()).await.is_ok());
+    });
+}
+
+#[test]
+fn cancel_after_cancels_the_accounts_orders_and_says_so() {
+    let server = TestServer::start();
+    let key = server.key(5);
+    runtime().block_on(async {
+        let client = Client::connect(&server.url, &key, Options::default())
+            .await
+            .unwrap();
+        let operator = Client::connect(&server.url, &server.operator_key, Options::default())
+            .await
+            .unwrap();
+        let mut updates = client.updates();
+        open_and_fund(&client, &operator, "USD", "10000").await;
+        let bid = client
+            .place(Order::limit(3, "BTC-USD", Side::Buy, "100.00", "1.0000"))
+            .await
+            .unwrap();
+        let order = bid.order_id().unwrap();
+        assert_eq!(client.cancel_after(150).await.unwrap(), 150);
+        let bad = client.cancel_after(u64::MAX).await.unwrap_err();
+        assert_eq!(bad.code(), Some("bad_cancel_after"));
+        let fired = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(Event::CancelAfterFired) = updates.recv().await {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(fired.is_ok(), "cancel_after did not fire");
+        let cancelled = update_with(&mut updates, "order_cancelled").await;
+        assert_eq!(cancelled.events_of("order_cancelled").next().unwrap()["order"], order);
+        // The account's own safety cancel shows its account.
+        assert_eq!(cancelled.account, Some(5));
+    });
+}
+
+#[test]
+fn shutdown_closes_the_session_with_its_reason() {
+    let mut server = TestServer::start();
+    let key = server.key(6);
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let client = Client::connect(&server.url, &key, Options::default())
+            .await
+            .unwrap();
+        client
+            .submit(&Command::OpenAccount { request_id: 1 })
+            .await
+            .unwrap();
+        client
+    });
+    let mut updates = client.updates();
+    server.shutdown();
+    rt.block_on(async {
+        let reason = tokio::time::timeout(WAIT, async {
+            loop {
+                match updates.recv().await {
+                    Some(Event::Disconnected { reason }) => return reason,
+                    Some(_) => continue,
+                    None => panic!("events ended"),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(reason, "shutdown");
+        assert!(!client.is_connected());
+        match client.submit(&Command::OpenAccount { request_id: 2 }).await {
+            Err(ClientError::Closed { reason }) => assert_eq!(reason, "shutdown"),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+/// The answer to a command is lost with the connection; the client
+/// reconnects and resends it; the engine answers `duplicate` (it had
+/// executed), and `query` says it was accepted. A command that was never
+/// sent before executes once, after.
+#[test]
+fn reconnect_resends_what_had_no_answer_and_gets_duplicate() {
+    let server = TestServer::start();
+    let key = server.key(7);
+    runtime().block_on(async {
+        let proxy = Proxy::start(server.addr).await;
+        let client = Client::connect(&proxy.url(), &key, Options::default())
+            .await
+            .unwrap();
+        let operator = Client::connect(&server.url, &server.operator_key, Options::default())
+            .await
+            .unwrap();
+        open_and_fund(&client, &operator, "USD", "10000").await;
+
+        // The answer to request 3 never arrives.
+        proxy.lose_replies.store(true, std::sync::atomic::Ordering::SeqCst);
+        let lost = {
+            let c = client.clone();
+            tokio::spawn(async move {
+                c.place(Order::limit(3, "BTC-USD", Side::Buy, "100.00", "1.0000"))
+                    .await
+            })
+        };
+        let seq = eventually(|| {
+            let operator = operator.clone();
+            async move {
+                match operator.query_account(7, 3).await.unwrap().status {
+                    QueryStatus::Accepted { seq } => Some(seq),
+                    _ => None,
+                }
+            }
+        })
+        .await;
+        proxy.cut();
+        proxy.lose_replies.store(false, std::sync::atomic::Ordering::SeqCst);
+        match tokio::time::timeout(WAIT, lost).await.unwrap().unwrap() {
+            Err(ClientError::Closed { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        eventually(|| async { (!client.is_connected()).then_some(()) }).await;
+        let unanswered = client.unanswered();
+        assert_eq!(unanswered.len(), 1, "{unanswered:?}");
+        assert_eq!(unanswered[0]["request_id"], 3);
+        assert!(unanswered[0].get("tag").is_none());
+
+        let resent = client.reconnect().await.unwrap();
+        assert!(client.is_connected());
+        assert_eq!(resent.len(), 1);
+        let answer = resent[0].result.as_ref().unwrap();
+        assert_eq!(answer.request_id, 3);
+        let r = answer.rejection().expect("duplicate");
+        assert_eq!(r.reason, "duplicate");
+        assert!(r.message.contains('3'), "{r:?}");
+        assert!(client.unanswered().is_empty());
+        // Nothing executed twice: one order rests, the resend's record
+        // holds only its rejection.
+        assert!(answer.events_of("order_accepted").next().is_none());
+        assert!(answer.seq > seq);
+
+        // The session goes on: the next request executes.
+        let next = client
+            .place(Order::limit(4, "BTC-USD", Side::Buy, "101.00", "1.0000"))
+            .await
+            .unwrap();
+        assert!(next.is_accepted(), "{next:?}");
+        assert_eq!(next.order_id(), Some(2), "request 3 placed order 1, once");
+    });
+}
+
+/// `query` after the resend: the request's outcome is still `accepted`.
+#[test]
+fn query_after_a_duplicate_resend_says_accepted() {
+    let server = TestServer::start();
+    let key = server.key(8);
+    runtime().block_on(async {
+        let client = Client::connect(&server.url, &key, Options::default())
+            .await
+            .unwrap();
+        let opened = client
+            .submit(&Command::OpenAccount { request_id: 1 })
+            .await
+            .unwrap();
+        let cancel = Command::CancelAll {
+            request_id: 2,
+            symbol: None,
+        };
+        let first = client.submit(&cancel).await.unwrap();
+        assert!(first.is_accepted(), "{first:?}");
+        match client.query(2).await.unwrap().status {
+            QueryStatus::Accepted { seq } => assert_eq!(seq, first.seq),
+            other => panic!("{other:?}"),
+        }
+        let again = client.submit(&cancel).await.unwrap();
+        assert_eq!(again.rejection().unwrap().reason, "duplicate");
+        let q = client.query(2).await.unwrap();
+        assert_eq!(q.last_accepted, Some(2));
+        assert_eq!(
+            q.status,
+            QueryStatus::Accepted { seq: first.seq },
+            "request 2 was accepted at seq {} (open_account at {}); its resend's duplicate is not its outcome",
+            first.seq,
+            opened.seq
+        );
+    });
+}
