@@ -56,7 +56,7 @@ class Session:
 
     async def receive(self):
         msg = json.loads(await self.ws.recv())
-        print(json.dumps({"session": self.name, **msg}), flush=True)
+        print(json.dumps({"from": self.name, **msg}), flush=True)
         return msg
 
     async def call(self, command):

@@ -178,7 +178,10 @@ async fn open(
         Some(Ok(Message::Text(t))) => t,
         Some(Ok(Message::Close(frame))) => {
             return Err(ClientError::Closed {
-                reason: frame.map_or_else(|| "closed before `welcome`".into(), |f| f.reason.to_string()),
+                reason: frame.map_or_else(
+                    || "closed before `welcome`".into(),
+                    |f| f.reason.to_string(),
+                ),
             })
         }
         Some(Ok(other)) => {
@@ -614,7 +617,9 @@ impl Inner {
                 let code = value["code"].as_str().unwrap_or_default().to_owned();
                 let message = value["message"].as_str().unwrap_or_default().to_owned();
                 if tag.is_null() {
-                    let _ = self.events.send(Event::Error(ServerError { code, message }));
+                    let _ = self
+                        .events
+                        .send(Event::Error(ServerError { code, message }));
                     return None;
                 }
                 Err(ClientError::Refused { code, message })
@@ -721,9 +726,6 @@ mod tests {
             session_url("ws://127.0.0.1:7070/", true),
             "ws://127.0.0.1:7070/v1/ws?cancel_on_disconnect=true"
         );
-        assert_eq!(
-            session_url("ws://h:1/v1/ws", false),
-            "ws://h:1/v1/ws"
-        );
+        assert_eq!(session_url("ws://h:1/v1/ws", false), "ws://h:1/v1/ws");
     }
 }
