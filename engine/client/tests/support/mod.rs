@@ -82,8 +82,8 @@ impl TestServer {
     }
 
     /// A new key for `account`. The server notices a changed keys file by
-    /// its modification time, so each write waits out the file system's
-    /// timestamp tick: two writes within one tick look like one.
+    /// its modification time only, so each write first waits out a coarse
+    /// file-system timestamp tick (two writes within one could look like one).
     pub fn key(&self, account: u32) -> String {
         std::thread::sleep(Duration::from_millis(25));
         keel_gateway::add_key(&self.keys_file, account, false)
