@@ -276,16 +276,24 @@ fn cancel_after_cancels_the_accounts_orders_and_says_so() {
         assert_eq!(client.cancel_after(150).await.unwrap(), 150);
         let bad = client.cancel_after(u64::MAX).await.unwrap_err();
         assert_eq!(bad.code(), Some("bad_cancel_after"));
-        let fired = tokio::time::timeout(WAIT, async {
-            loop {
-                if let Some(Event::CancelAfterFired) = updates.recv().await {
-                    return;
+        // `cancel_after_fired` and the cancel's update, in either order (the
+        // session acknowledges as the router routes the cancel).
+        let (mut fired, mut cancelled) = (false, None);
+        let seen = tokio::time::timeout(WAIT, async {
+            while !fired || cancelled.is_none() {
+                match updates.recv().await {
+                    Some(Event::CancelAfterFired) => fired = true,
+                    Some(Event::Update(u)) if u.events_of("order_cancelled").next().is_some() => {
+                        cancelled = Some(u)
+                    }
+                    Some(_) => {}
+                    None => panic!("events ended"),
                 }
             }
         })
         .await;
-        assert!(fired.is_ok(), "cancel_after did not fire");
-        let cancelled = update_with(&mut updates, "order_cancelled").await;
+        assert!(seen.is_ok(), "fired: {fired}, cancelled: {cancelled:?}");
+        let cancelled = cancelled.unwrap();
         assert_eq!(
             cancelled.events_of("order_cancelled").next().unwrap()["order"],
             order
@@ -333,12 +341,14 @@ fn shutdown_closes_the_session_with_its_reason() {
     });
 }
 
-/// The answer to a command is lost with the connection; the client
-/// reconnects and resends it; the engine answers `duplicate` (it had
-/// executed), and `query` says it was accepted. A command that was never
-/// sent before executes once, after.
+/// Two commands go unanswered: the answer to request 3 is lost on the way
+/// back (it executed), request 4 is lost on the way in (it never arrived).
+/// The connection drops; the client reconnects and resends both, in order:
+/// the engine answers 3 with `duplicate` (naming the last accepted id) and
+/// executes 4, once. Nothing executes twice.
 #[test]
-fn reconnect_resends_what_had_no_answer_and_gets_duplicate() {
+fn reconnect_resends_what_had_no_answer_in_order_and_nothing_executes_twice() {
+    use std::sync::atomic::Ordering::SeqCst;
     let server = TestServer::start();
     let key = server.key(7);
     runtime().block_on(async {
@@ -350,64 +360,87 @@ fn reconnect_resends_what_had_no_answer_and_gets_duplicate() {
             .await
             .unwrap();
         open_and_fund(&client, &operator, "USD", "10000").await;
-
-        // The answer to request 3 never arrives.
-        proxy
-            .lose_replies
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        let lost = {
-            let c = client.clone();
-            tokio::spawn(async move {
-                c.place(Order::limit(3, "BTC-USD", Side::Buy, "100.00", "1.0000"))
-                    .await
-            })
-        };
-        let seq = eventually(|| {
+        let status = |request_id: u64| {
             let operator = operator.clone();
-            async move {
-                match operator.query_account(7, 3).await.unwrap().status {
-                    QueryStatus::Accepted { seq } => Some(seq),
-                    _ => None,
-                }
+            async move { operator.query_account(7, request_id).await.unwrap().status }
+        };
+
+        // Request 3 executes; its answer is lost.
+        proxy.lose_replies.store(true, SeqCst);
+        let calls = [(3, "100.00"), (4, "101.00")].map(|(request_id, price)| {
+            let c = client.clone();
+            let order = Order::limit(request_id, "BTC-USD", Side::Buy, price, "1.0000");
+            async move { c.place(order).await }
+        });
+        let [three, four] = calls;
+        let three = tokio::spawn(three);
+        let seq = eventually(|| async {
+            match status(3).await {
+                QueryStatus::Accepted { seq } => Some(seq),
+                _ => None,
             }
         })
         .await;
+        // Request 4 never reaches the server.
+        proxy.lose_requests.store(true, SeqCst);
+        let four = tokio::spawn(four);
+        // (It is written at once; the server would answer within this.)
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(status(4).await, QueryStatus::NotExecuted);
+
         proxy.cut();
-        proxy
-            .lose_replies
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        match tokio::time::timeout(WAIT, lost).await.unwrap().unwrap() {
-            Err(ClientError::Closed { .. }) => {}
-            other => panic!("{other:?}"),
+        proxy.lose_replies.store(false, SeqCst);
+        proxy.lose_requests.store(false, SeqCst);
+        for call in [three, four] {
+            match tokio::time::timeout(WAIT, call).await.unwrap().unwrap() {
+                Err(ClientError::Closed { .. }) => {}
+                other => panic!("{other:?}"),
+            }
         }
-        eventually(|| async { (!client.is_connected()).then_some(()) }).await;
+        assert!(!client.is_connected());
         let unanswered = client.unanswered();
-        assert_eq!(unanswered.len(), 1, "{unanswered:?}");
-        assert_eq!(unanswered[0]["request_id"], 3);
-        assert!(unanswered[0].get("tag").is_none());
+        let ids: Vec<&Value> = unanswered.iter().map(|c| &c["request_id"]).collect();
+        assert_eq!(ids, [3, 4], "{unanswered:?}");
+        assert!(unanswered.iter().all(|c| c.get("tag").is_none()));
+        match client.query(3).await {
+            Err(ClientError::Closed { .. }) => {}
+            other => panic!("a call on a closed session: {other:?}"),
+        }
 
         let resent = client.reconnect().await.unwrap();
         assert!(client.is_connected());
-        assert_eq!(resent.len(), 1);
-        let answer = resent[0].result.as_ref().unwrap();
-        assert_eq!(answer.request_id, 3);
-        let r = answer.rejection().expect("duplicate");
+        assert!(client.unanswered().is_empty());
+        let answers: Vec<&keel_client::Answer> =
+            resent.iter().map(|r| r.result.as_ref().unwrap()).collect();
+        assert_eq!(
+            answers.iter().map(|a| a.request_id).collect::<Vec<_>>(),
+            [3, 4]
+        );
+        let r = answers[0].rejection().expect("duplicate");
         assert_eq!(r.reason, "duplicate");
         assert!(r.message.contains('3'), "{r:?}");
-        assert!(client.unanswered().is_empty());
-        // Nothing executed twice: one order rests, the resend's record
-        // holds only its rejection.
-        assert!(answer.events_of("order_accepted").next().is_none());
-        assert!(answer.seq > seq);
-        let q = client.query(3).await.unwrap();
-        assert_eq!(q.last_accepted, Some(3), "{q:?}");
+        assert!(answers[0].events_of("order_accepted").next().is_none());
+        assert!(answers[0].seq > seq);
+        assert!(answers[1].is_accepted(), "{:?}", answers[1]);
+        assert_eq!(
+            answers[1].order_id(),
+            Some(2),
+            "request 3 placed order 1, once"
+        );
+        let q = client.query(4).await.unwrap();
+        assert_eq!(
+            q.status,
+            QueryStatus::Accepted {
+                seq: answers[1].seq
+            }
+        );
+        assert_eq!(q.last_accepted, Some(4));
 
-        // The session goes on: the next request executes.
+        // The session goes on.
         let next = client
-            .place(Order::limit(4, "BTC-USD", Side::Buy, "101.00", "1.0000"))
+            .place(Order::limit(5, "BTC-USD", Side::Buy, "102.00", "1.0000"))
             .await
             .unwrap();
-        assert!(next.is_accepted(), "{next:?}");
-        assert_eq!(next.order_id(), Some(2), "request 3 placed order 1, once");
+        assert_eq!(next.order_id(), Some(3), "{next:?}");
     });
 }

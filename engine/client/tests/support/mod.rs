@@ -114,11 +114,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Forwards TCP connections to the server; while `lose_replies` is set, what
-/// the server sends is dropped (an answer lost on the way), and `cut` ends
-/// every connection (the client sees the connection lost).
+/// the server sends is dropped (an answer lost on the way), while
+/// `lose_requests` is set, what the client sends is (a command that never
+/// arrives); `cut` ends every connection (the client sees the connection
+/// lost), so a half-forwarded frame is never seen.
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
     pub lose_replies: Arc<AtomicBool>,
+    pub lose_requests: Arc<AtomicBool>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -147,8 +150,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let lose_replies = Arc::new(AtomicBool::new(false));
+        let lose_requests = Arc::new(AtomicBool::new(false));
         let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (lose, t) = (lose_replies.clone(), tasks.clone());
+        let (lose, lose_up, t) = (lose_replies.clone(), lose_requests.clone(), tasks.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(upstream) = TcpStream::connect(server).await else {
@@ -156,7 +160,7 @@ impl Proxy {
                 };
                 let (cr, cw) = client.into_split();
                 let (ur, uw) = upstream.into_split();
-                let up = tokio::spawn(pipe(cr, uw, None));
+                let up = tokio::spawn(pipe(cr, uw, Some(lose_up.clone())));
                 let down = tokio::spawn(pipe(ur, cw, Some(lose.clone())));
                 t.lock().unwrap().extend([up, down]);
             }
@@ -164,6 +168,7 @@ impl Proxy {
         Proxy {
             addr,
             lose_replies,
+            lose_requests,
             tasks,
         }
     }
