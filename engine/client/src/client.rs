@@ -40,6 +40,13 @@ pub struct Options {
     /// Events buffered for each [`Client::updates`] receiver; one that falls
     /// further behind gets [`Event::Lagged`]. Default 4,096.
     pub updates_capacity: usize,
+    /// Keep under the session's rate limit (the `welcome`'s `rate_per_s`
+    /// and `rate_burst`, with a margin) by delaying sends. The server
+    /// refuses a message over its limit before reading it, so its
+    /// `rate_limited` error carries no tag and cannot fail the call it
+    /// belongs to (that call waits for [`Options::request_timeout`]).
+    /// Default true.
+    pub pace: bool,
 }
 
 impl Default for Options {
@@ -48,6 +55,7 @@ impl Default for Options {
             cancel_on_disconnect: false,
             request_timeout: Some(Duration::from_secs(30)),
             updates_capacity: 4096,
+            pace: true,
         }
     }
 }
@@ -74,7 +82,43 @@ struct Conn {
     reader: tokio::task::AbortHandle,
 }
 
+/// A token bucket a little inside the server's: 95% of its rate, half its
+/// burst, so jitter on the way never makes the server see more than its
+/// limit. Tokens may go negative: each send reserves one and waits its turn.
+struct Pacer {
+    tokens: f64,
+    capacity: f64,
+    per_s: f64,
+    last: tokio::time::Instant,
+}
+
+impl Pacer {
+    fn new(limits: &crate::messages::Limits) -> Pacer {
+        let capacity = (limits.rate_burst / 2).max(1) as f64;
+        Pacer {
+            tokens: capacity,
+            capacity,
+            per_s: (limits.rate_per_s as f64 * 0.95).max(0.5),
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// How long the next message must wait.
+    fn reserve(&mut self) -> Duration {
+        let now = tokio::time::Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_s).min(self.capacity) - 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_s)
+        }
+    }
+}
+
 struct State {
+    pacer: Pacer,
     conn: Option<Arc<Conn>>,
     generation: u64,
     welcome: Welcome,
@@ -230,6 +274,7 @@ impl Client {
             key: key.to_owned(),
             options,
             state: Mutex::new(State {
+                pacer: Pacer::new(&welcome.limits),
                 conn: None,
                 generation: 0,
                 welcome,
@@ -443,6 +488,7 @@ impl Inner {
             reader: reader.abort_handle(),
         }));
         if let Some(w) = welcome {
+            state.pacer = Pacer::new(&w.limits);
             state.welcome = w;
         }
     }
@@ -472,6 +518,12 @@ impl Inner {
         let (tx, rx) = oneshot::channel();
         // Tags are assigned under the sink's lock: wire order is tag order.
         let mut sink = conn.sink.lock().await;
+        if self.options.pace {
+            let delay = lock(&self.state).pacer.reserve();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
         let tag = {
             let mut state = lock(&self.state);
             if state.conn.as_ref().map(|c| c.generation) != Some(conn.generation) {

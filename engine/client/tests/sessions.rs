@@ -444,3 +444,71 @@ fn reconnect_resends_what_had_no_answer_in_order_and_nothing_executes_twice() {
         assert_eq!(next.order_id(), Some(3), "{next:?}");
     });
 }
+
+/// Against a server allowing 100 messages/s with a burst of 10, 40 calls at
+/// once: a pacing client stays under the limit and every call gets its
+/// answer; without pacing the server refuses some as `rate_limited`, with
+/// no tag (it refuses before reading the message).
+#[test]
+fn pacing_keeps_under_the_servers_rate_limit() {
+    let server = TestServer::start_with(|g| {
+        g.rate_per_s = 100;
+        g.rate_burst = 10;
+    });
+    let key = server.key(11);
+    runtime().block_on(async {
+        let burst = |client: Client| async move {
+            let mut calls = tokio::task::JoinSet::new();
+            for request_id in 100..140u64 {
+                let c = client.clone();
+                calls.spawn(async move {
+                    c.submit(&Command::CancelOrder {
+                        request_id,
+                        order: request_id,
+                    })
+                    .await
+                });
+            }
+            let mut answered = 0;
+            while let Some(r) = calls.join_next().await {
+                if r.unwrap().is_ok() {
+                    answered += 1;
+                }
+            }
+            answered
+        };
+        let paced = Client::connect(&server.url, &key, Options::default())
+            .await
+            .unwrap();
+        let mut events = paced.updates();
+        let started = std::time::Instant::now();
+        assert_eq!(burst(paced.clone()).await, 40);
+        // 40 messages, 5 at once, then 95 a second.
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        while let Some(e) = events.try_recv() {
+            assert!(!matches!(e, Event::Error(_)), "{e:?}");
+        }
+        paced.close().await;
+
+        let options = Options {
+            pace: false,
+            request_timeout: Some(Duration::from_millis(500)),
+            ..Options::default()
+        };
+        let unpaced = Client::connect(&server.url, &key, options).await.unwrap();
+        let mut events = unpaced.updates();
+        assert!(burst(unpaced.clone()).await < 40);
+        let mut limited = 0;
+        while let Some(e) = events.try_recv() {
+            if let Event::Error(e) = e {
+                assert_eq!(e.code, "rate_limited");
+                limited += 1;
+            }
+        }
+        assert!(limited > 0);
+    });
+}

@@ -58,17 +58,23 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// A server whose `[gateway]` settings `adjust` changes.
+    pub fn start_with(adjust: impl FnOnce(&mut keel_gateway::GatewayConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let config =
             keel_edge::config_from_toml(&config_text(&dir.path().join("journal")), "test.toml")
                 .unwrap();
         let keys_file = dir.path().join("keys.toml");
         let (_, operator_key) = keel_gateway::add_key(&keys_file, 0, true).unwrap();
-        let gateway = keel_gateway::GatewayConfig {
+        let mut gateway = keel_gateway::GatewayConfig {
             listen: "127.0.0.1:0".into(),
             keys_file: keys_file.clone(),
             ..Default::default()
         };
+        adjust(&mut gateway);
         let server = keel_gateway::Server::start(&config, gateway).unwrap();
         let addr = server.local_addr();
         TestServer {
