@@ -384,8 +384,7 @@ fn reconnect_resends_what_had_no_answer_in_order_and_nothing_executes_twice() {
         // Request 4 never reaches the server.
         proxy.lose_requests.store(true, SeqCst);
         let four = tokio::spawn(four);
-        // (It is written at once; the server would answer within this.)
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        eventually(|| async { (proxy.requests_lost.load(SeqCst) > 0).then_some(()) }).await;
         assert_eq!(status(4).await, QueryStatus::NotExecuted);
 
         proxy.cut();

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,6 +128,8 @@ pub struct Proxy {
     pub addr: std::net::SocketAddr,
     pub lose_replies: Arc<AtomicBool>,
     pub lose_requests: Arc<AtomicBool>,
+    /// Bytes from the client dropped while `lose_requests` was set.
+    pub requests_lost: Arc<AtomicUsize>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -135,6 +137,7 @@ async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     lose: Option<Arc<AtomicBool>>,
+    lost: Arc<AtomicUsize>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -143,6 +146,7 @@ async fn pipe(
             Ok(n) => n,
         };
         if lose.as_ref().is_some_and(|l| l.load(Ordering::SeqCst)) {
+            lost.fetch_add(n, Ordering::SeqCst);
             continue;
         }
         if to.write_all(&buf[..n]).await.is_err() {
@@ -158,7 +162,9 @@ impl Proxy {
         let lose_replies = Arc::new(AtomicBool::new(false));
         let lose_requests = Arc::new(AtomicBool::new(false));
         let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let requests_lost = Arc::new(AtomicUsize::new(0));
         let (lose, lose_up, t) = (lose_replies.clone(), lose_requests.clone(), tasks.clone());
+        let lost = requests_lost.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(upstream) = TcpStream::connect(server).await else {
@@ -166,8 +172,8 @@ impl Proxy {
                 };
                 let (cr, cw) = client.into_split();
                 let (ur, uw) = upstream.into_split();
-                let up = tokio::spawn(pipe(cr, uw, Some(lose_up.clone())));
-                let down = tokio::spawn(pipe(ur, cw, Some(lose.clone())));
+                let up = tokio::spawn(pipe(cr, uw, Some(lose_up.clone()), lost.clone()));
+                let down = tokio::spawn(pipe(ur, cw, Some(lose.clone()), Arc::default()));
                 t.lock().unwrap().extend([up, down]);
             }
         });
@@ -175,6 +181,7 @@ impl Proxy {
             addr,
             lose_replies,
             lose_requests,
+            requests_lost,
             tasks,
         }
     }
