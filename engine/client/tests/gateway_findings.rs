@@ -15,7 +15,6 @@ use support::{runtime, TestServer};
 /// the sender never gets an answer and the session's waiter and in-flight
 /// slot are never released.
 #[test]
-#[ignore = "gateway bug: a command with request_id 0 is never answered"]
 fn a_command_with_request_id_zero_gets_an_answer() {
     let server = TestServer::start();
     let key = server.key(9);
@@ -48,7 +47,6 @@ fn a_command_with_request_id_zero_gets_an_answer() {
 /// the newest outcome of the request id and `query` answers with it
 /// (engine/gateway/src/hub.rs, `Hub::query` / `record_outcome`).
 #[test]
-#[ignore = "gateway bug: after a duplicate resend, query reports the duplicate rejection instead of the original acceptance"]
 fn query_after_a_duplicate_resend_says_accepted() {
     let server = TestServer::start();
     let key = server.key(8);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use keel_edge::json_out::{event_json, hide_counterparty};
 use keel_edge::OutputWriter;
-use keel_engine::model::{AccountId, Command, Event};
+use keel_engine::model::{AccountId, Command, Event, RejectReason};
 use keel_engine::{CommandSender, Registry, SubmitError, Subscription, SubscriptionError};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
@@ -311,9 +311,15 @@ impl Hub {
             return;
         }
         let rejected = events.iter().find_map(|e| match e {
-            Event::Rejected { reason, .. } => Some(reason.code()),
+            Event::Rejected { reason, .. } => Some(*reason),
             _ => None,
         });
+        // A duplicate says the id was used before: that first outcome
+        // stands, and is what `query` must keep answering.
+        if matches!(rejected, Some(RejectReason::Duplicate { .. })) {
+            return;
+        }
+        let rejected = rejected.map(|r| r.code());
         let mut outcomes = lock(&self.outcomes);
         let o = outcomes.entry(cmd.account).or_default();
         if rejected.is_none() {

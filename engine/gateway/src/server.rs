@@ -50,18 +50,23 @@ pub enum ServeError {
     Runtime(std::io::Error),
 }
 
+/// A file's modified time and length.
+type FileStamp = (Option<SystemTime>, u64);
+
 /// The keys file, re-read when it changes (so `keel keys add` needs no
 /// restart).
 struct KeyStore {
     path: PathBuf,
-    state: Mutex<(Option<SystemTime>, Arc<Keys>)>,
+    state: Mutex<(Option<FileStamp>, Arc<Keys>)>,
 }
 
 impl KeyStore {
     fn current(&self) -> Arc<Keys> {
+        // Modified time and length: adding a key always grows the file, so
+        // two writes within one timestamp tick are still seen.
         let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+            .ok()
+            .map(|m| (m.modified().ok(), m.len()));
         let mut state = lock(&self.state);
         if state.0 != modified {
             match Keys::load(&self.path) {

@@ -75,6 +75,29 @@ struct Session {
     cancel_after: Option<Instant>,
 }
 
+/// The `tag` of a message that is not read further (rate-limited): one
+/// serde pass that looks at that field only; `null` if it has none or is
+/// not a well-formed object.
+fn tag_only(text: &str) -> Value {
+    #[derive(serde::Deserialize)]
+    struct TagOnly<'a> {
+        #[serde(borrow)]
+        tag: Option<Tag<'a>>,
+    }
+    match serde_json::from_str::<TagOnly<'_>>(text) {
+        Ok(TagOnly {
+            tag: Some(Tag::Str(s)),
+        }) => Value::String(s.to_owned()),
+        Ok(TagOnly {
+            tag: Some(Tag::UInt(n)),
+        }) => n.into(),
+        Ok(TagOnly {
+            tag: Some(Tag::Int(n)),
+        }) => n.into(),
+        _ => Value::Null,
+    }
+}
+
 /// Admin commands, and deposits (money entering the venue): operator only.
 fn needs_operator(kind: &CommandKind) -> bool {
     matches!(
@@ -127,7 +150,7 @@ impl Session {
                 self.hub.config.rate_burst,
                 self.hub.config.rate_abuse_limit - self.limited_in_a_row
             );
-            return self.refuse(ErrorCode::RateLimited, &Value::Null, &message);
+            return self.refuse(ErrorCode::RateLimited, &tag_only(text), &message);
         }
         self.limited_in_a_row = 0;
         let (parsed, tag) = match self.decode(text) {
@@ -135,6 +158,13 @@ impl Session {
             Decoded::Done(result) => return result,
         };
         let cmd = parsed.command;
+        if cmd.request_id == 0 {
+            return self.refuse(
+                ErrorCode::BadCommand,
+                &tag,
+                "`request_id` 0 is the engine's own (its continuations): number requests from 1",
+            );
+        }
         if needs_operator(&cmd.kind) && !self.who.operator {
             let message = format!("`{}` needs a key with the operator role", cmd.kind.name());
             return self.refuse(ErrorCode::NotOperator, &tag, &message);

@@ -223,6 +223,7 @@ fn hostile_input_gets_typed_errors_and_the_session_goes_on() {
                 "bad_cancel_after",
             ),
             (r#"{"type":"query"}"#, "bad_query"),
+            (r#"{"type":"open_account","request_id":0}"#, "bad_command"),
         ] {
             ws.send(Message::Text(text.into())).await.unwrap();
             let e = next(&mut ws).await;
