@@ -56,6 +56,17 @@ pub struct GatewayConfig {
     pub max_cancel_after_ms: u64,
     /// Recent outcomes kept per account for `query`. Default 256.
     pub query_window: usize,
+    /// Whether market data (`/v1/market`, `GET /v1/book` and the like)
+    /// needs no key. Default true; false requires a key as for `/v1/ws`.
+    pub public_market_data: bool,
+    /// Subscriptions one session may hold. Default 32.
+    pub max_subscriptions_per_session: usize,
+    /// Largest book snapshot depth (levels per side). Default 1,000.
+    pub max_book_depth: usize,
+    /// Recent trades kept per symbol for the tape's snapshot. Default 1,000.
+    pub trades_kept: usize,
+    /// Recent candles kept per symbol and interval. Default 1,000.
+    pub candles_kept: usize,
 }
 
 impl Default for GatewayConfig {
@@ -78,6 +89,11 @@ impl Default for GatewayConfig {
             ping_interval_ms: 10_000,
             max_cancel_after_ms: 3_600_000,
             query_window: 256,
+            public_market_data: true,
+            max_subscriptions_per_session: 32,
+            max_book_depth: 1_000,
+            trades_kept: 1_000,
+            candles_kept: 1_000,
         }
     }
 }
@@ -224,6 +240,34 @@ impl GatewayConfig {
             1,
             86_400_000,
             "1 to 86400000",
+        )?;
+        check(
+            "max_subscriptions_per_session",
+            self.max_subscriptions_per_session as u64,
+            1,
+            4096,
+            "1 to 4096",
+        )?;
+        check(
+            "max_book_depth",
+            self.max_book_depth as u64,
+            1,
+            100_000,
+            "1 to 100000",
+        )?;
+        check(
+            "trades_kept",
+            self.trades_kept as u64,
+            1,
+            1 << 20,
+            "1 to 1048576",
+        )?;
+        check(
+            "candles_kept",
+            self.candles_kept as u64,
+            1,
+            1 << 20,
+            "1 to 1048576",
         )?;
         check(
             "query_window",

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use axum::extract::ws::Utf8Bytes;
 use keel_edge::json_out::{event_json, hide_counterparty};
 use keel_edge::OutputWriter;
 use keel_engine::model::{AccountId, Command, Event, RejectReason};
@@ -20,11 +21,15 @@ use tokio::sync::{mpsc, Notify};
 use crate::config::GatewayConfig;
 use crate::protocol::{CloseReason, ErrorCode};
 
+/// The slot name anonymous market-data sessions count under.
+pub const ANONYMOUS: &str = "(anonymous)";
+
 /// What a session's writer sends next.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A text message.
-    Text(String),
+    /// A text message (shared bytes: a feed message fanned out to many
+    /// sessions is rendered once).
+    Text(Utf8Bytes),
     /// The session ends with this reason, after what was queued before.
     Close(CloseReason),
 }
@@ -44,8 +49,8 @@ pub struct SessionLink {
 
 impl SessionLink {
     /// Queues `text`; a full queue closes the session (never waits).
-    fn send(&self, text: String, telemetry: &Telemetry) {
-        match self.tx.try_send(Outbound::Text(text)) {
+    pub fn send(&self, text: impl Into<Utf8Bytes>, telemetry: &Telemetry) {
+        match self.tx.try_send(Outbound::Text(text.into())) {
             Ok(()) => {
                 telemetry.messages_out.fetch_add(1, Ordering::Relaxed);
             }
@@ -145,6 +150,10 @@ pub struct Hub {
     pub stopping: AtomicBool,
     /// Notified when the router ends (the engine stopped).
     pub engine_ended: Notify,
+    /// Market data and account views.
+    pub market: Arc<crate::market::Market>,
+    /// The last sequence the router handed out.
+    pub routed_seq: AtomicU64,
     sessions: Mutex<BTreeMap<u64, SessionLink>>,
     by_account: Mutex<BTreeMap<AccountId, Vec<u64>>>,
     per_key: Mutex<BTreeMap<String, usize>>,
@@ -161,7 +170,12 @@ pub enum OpenRefused {
 }
 
 impl Hub {
-    pub fn new(config: GatewayConfig, sender: CommandSender, registry: Registry) -> Hub {
+    pub fn new(
+        config: GatewayConfig,
+        sender: CommandSender,
+        registry: Registry,
+        market: Arc<crate::market::Market>,
+    ) -> Hub {
         Hub {
             config,
             sender,
@@ -169,6 +183,8 @@ impl Hub {
             telemetry: Telemetry::default(),
             stopping: AtomicBool::new(false),
             engine_ended: Notify::new(),
+            market,
+            routed_seq: AtomicU64::new(0),
             sessions: Mutex::new(BTreeMap::new()),
             by_account: Mutex::new(BTreeMap::new()),
             per_key: Mutex::new(BTreeMap::new()),
@@ -176,6 +192,31 @@ impl Hub {
             outcomes: Mutex::new(BTreeMap::new()),
             next_session: AtomicU64::new(1),
         }
+    }
+
+    /// The counters and the market data's state, as `GET /v1/stats` shows
+    /// them.
+    pub fn stats_json(&self) -> Value {
+        let mut v = self.telemetry.to_json();
+        let counts = self.market.subscriber_counts();
+        let mut subscribers = serde_json::Map::new();
+        let mut sent = serde_json::Map::new();
+        for (i, name) in crate::market::CHANNELS.iter().enumerate() {
+            subscribers.insert((*name).into(), counts[i].into());
+            sent.insert(
+                (*name).into(),
+                self.market.sent[i].load(Ordering::Relaxed).into(),
+            );
+        }
+        let market_seq = self.market.seq.load(Ordering::Relaxed);
+        let routed = self.routed_seq.load(Ordering::Relaxed);
+        v["market"] = json!({
+            "seq": market_seq,
+            "lag": routed.saturating_sub(market_seq),
+            "subscribers": subscribers,
+            "sent": sent,
+        });
+        v
     }
 
     /// Claims a session slot for `key_id`, within both limits.
@@ -190,6 +231,18 @@ impl Hub {
             return Err(OpenRefused::TooManyForKey);
         }
         *n += 1;
+        Ok(())
+    }
+
+    /// Claims a slot for an anonymous market-data session (within
+    /// `max_sessions` only).
+    pub fn claim_anonymous(&self) -> Result<(), OpenRefused> {
+        let mut per_key = lock(&self.per_key);
+        let total: usize = per_key.values().sum();
+        if total >= self.config.max_sessions {
+            return Err(OpenRefused::TooManySessions);
+        }
+        *per_key.entry(ANONYMOUS.to_owned()).or_insert(0) += 1;
         Ok(())
     }
 
@@ -506,6 +559,7 @@ pub fn run_router(hub: Arc<Hub>, subscription: Subscription) -> SubscriptionErro
             Ok(batch) => {
                 for o in batch.iter() {
                     hub.route(&mut writer, o.seq, o.ts_ns, o.command, o.events);
+                    hub.routed_seq.store(o.seq, Ordering::Relaxed);
                 }
             }
             Err(e) => break e,

@@ -22,6 +22,7 @@
 pub mod config;
 mod hub;
 pub mod keys;
+mod market;
 pub mod protocol;
 mod server;
 mod session;

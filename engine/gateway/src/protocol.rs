@@ -34,11 +34,18 @@ pub enum ErrorCode {
     BadCancelAfter,
     /// `query` without a valid `request_id`.
     BadQuery,
+    /// A subscription to an unknown channel or symbol, a bad depth or
+    /// interval, or one already held.
+    BadSubscription,
+    /// More subscriptions than a session may hold.
+    TooManySubscriptions,
+    /// A command or the account channel on a market-data session (no key).
+    NotAuthenticated,
 }
 
 impl ErrorCode {
     /// Every code, in order (for telemetry).
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::BadTag,
         ErrorCode::BadCommand,
@@ -51,6 +58,9 @@ impl ErrorCode {
         ErrorCode::BinaryFrame,
         ErrorCode::BadCancelAfter,
         ErrorCode::BadQuery,
+        ErrorCode::BadSubscription,
+        ErrorCode::TooManySubscriptions,
+        ErrorCode::NotAuthenticated,
     ];
 
     /// The code as sent.
@@ -68,6 +78,9 @@ impl ErrorCode {
             ErrorCode::BinaryFrame => "binary_frame",
             ErrorCode::BadCancelAfter => "bad_cancel_after",
             ErrorCode::BadQuery => "bad_query",
+            ErrorCode::BadSubscription => "bad_subscription",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::NotAuthenticated => "not_authenticated",
         }
     }
 

@@ -22,8 +22,10 @@ use tokio::sync::oneshot;
 use crate::config::GatewayConfig;
 use crate::hub::{lock, run_router, Hub, OpenRefused, Outbound};
 use crate::keys::{Identity, Keys, KeysError};
+use crate::market::{run_feed, Channel, Market, MarketLimits};
 use crate::protocol::CloseReason;
 use crate::session;
+use keel_readmodel::Keep;
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,9 @@ pub enum ServeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The read models could not be rebuilt from the journal.
+    #[error("market data: {0}")]
+    Market(String),
     /// The async runtime could not be built.
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),
@@ -93,6 +98,7 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
     router: Option<std::thread::JoinHandle<()>>,
+    feed: Option<std::thread::JoinHandle<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -117,12 +123,34 @@ impl Server {
         let engine = Engine::start(config)?;
         let report = engine.start_report().clone();
         let subscription = engine.subscribe()?;
+        let feed = engine.subscribe()?;
+        let recovered = report.journal.last_sequence.unwrap_or(0);
+        let market = Market::rebuild(
+            &report.journal_dir,
+            keel_engine::State::new(config.limits()),
+            recovered,
+            Keep {
+                trades: gateway.trades_kept,
+                candles: gateway.candles_kept,
+            },
+            MarketLimits {
+                max_subscriptions: gateway.max_subscriptions_per_session,
+                max_depth: gateway.max_book_depth,
+            },
+        )
+        .map_err(ServeError::Market)?;
         let hub = Arc::new(Hub::new(
             gateway.clone(),
             engine.sender(),
             engine.registry()?,
+            Arc::new(market),
         ));
         learn_outcomes(&hub, &report);
+        let feed_hub = hub.clone();
+        let feed_thread = std::thread::Builder::new()
+            .name("keel-gateway-feed".into())
+            .spawn(move || run_feed(&feed_hub.market, feed, &feed_hub.telemetry))
+            .map_err(ServeError::Runtime)?;
         let router_hub = hub.clone();
         let router = std::thread::Builder::new()
             .name("keel-gateway-router".into())
@@ -148,6 +176,11 @@ impl Server {
         })?;
         let app = Router::new()
             .route("/v1/ws", get(upgrade))
+            .route("/v1/market", get(market_upgrade))
+            .route("/v1/book", get(http_book))
+            .route("/v1/bbo", get(http_bbo))
+            .route("/v1/trades", get(http_trades))
+            .route("/v1/candles", get(http_candles))
             .route("/v1/stats", get(stats))
             .with_state(App {
                 hub: hub.clone(),
@@ -163,6 +196,7 @@ impl Server {
             stop: Some(stop),
             runtime: Some(runtime),
             router: Some(router),
+            feed: Some(feed_thread),
             served: Some(served),
         })
     }
@@ -179,7 +213,7 @@ impl Server {
 
     /// The gateway's counters, as `GET /v1/stats` shows them.
     pub fn telemetry(&self) -> serde_json::Value {
-        self.hub.telemetry.to_json()
+        self.hub.stats_json()
     }
 
     /// Stops in order: no new sessions or commands; the engine drains its
@@ -231,6 +265,9 @@ impl Server {
         if let Some(router) = self.router.take() {
             let _ = router.join();
         }
+        if let Some(feed) = self.feed.take() {
+            let _ = feed.join();
+        }
         for link in self.hub.links() {
             let _ = link.tx.try_send(Outbound::Close(CloseReason::Shutdown));
         }
@@ -252,7 +289,7 @@ impl Server {
         }
         Ok(ServeExit {
             engine: exit?,
-            telemetry: self.hub.telemetry.to_json(),
+            telemetry: self.hub.stats_json(),
         })
     }
 }
@@ -443,7 +480,198 @@ async fn upgrade(
 async fn stats(State(app): State<App>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        app.hub.telemetry.to_json().to_string(),
+        app.hub.stats_json().to_string(),
     )
         .into_response()
+}
+
+/// The identity of a market-data session: a key's if one was presented
+/// (required unless `public_market_data`), else anonymous.
+fn market_identity(app: &App, headers: &HeaderMap) -> Result<Option<Identity>, Box<Response>> {
+    match bearer(headers) {
+        Some(secret) => match app.keys.current().authenticate(secret) {
+            Some(who) => Ok(Some(who)),
+            None => {
+                app.hub
+                    .telemetry
+                    .unauthorized
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(Box::new(refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown API key",
+                )))
+            }
+        },
+        None if app.hub.config.public_market_data => Ok(None),
+        None => {
+            app.hub
+                .telemetry
+                .unauthorized
+                .fetch_add(1, Ordering::Relaxed);
+            Err(Box::new(refuse(
+                StatusCode::UNAUTHORIZED,
+                "market data needs a key here ([gateway] public_market_data = false)",
+            )))
+        }
+    }
+}
+
+async fn market_upgrade(
+    State(app): State<App>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let hub = app.hub.clone();
+    if hub.stopping.load(Ordering::SeqCst) {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    let who = match market_identity(&app, &headers) {
+        Ok(w) => w,
+        Err(r) => return *r,
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let key_id = who
+        .as_ref()
+        .map_or(crate::hub::ANONYMOUS.to_owned(), |w| w.key_id.clone());
+    let claimed = match &who {
+        Some(_) => hub.claim(&key_id),
+        None => hub.claim_anonymous(),
+    };
+    if claimed.is_err() {
+        hub.telemetry
+            .refused_too_many_sessions
+            .fetch_add(1, Ordering::Relaxed);
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many sessions");
+    }
+    let slot = Slot {
+        hub: hub.clone(),
+        key_id,
+    };
+    let max = hub.config.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            let (who, market_only) = match who {
+                Some(w) => (w, true),
+                None => (session::anonymous(), true),
+            };
+            session::run_market(hub, socket, who, market_only).await;
+        })
+}
+
+fn json_response(v: serde_json::Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+/// The symbol of a market-data GET, its parameters checked.
+fn market_get(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+) -> Result<keel_engine::model::SymbolId, Box<Response>> {
+    market_identity(app, headers)?;
+    if let Some(bad) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(Box::new(refuse(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "unknown parameter {bad:?} (allowed: {})",
+                allowed.join(", ")
+            ),
+        )));
+    }
+    let name = params
+        .get("symbol")
+        .ok_or_else(|| Box::new(refuse(StatusCode::BAD_REQUEST, "missing ?symbol=")))?;
+    app.hub.market.symbol_id(name).ok_or_else(|| {
+        Box::new(refuse(
+            StatusCode::NOT_FOUND,
+            &format!("unknown symbol {name:?}"),
+        ))
+    })
+}
+
+async fn http_book(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let symbol = match market_get(&app, &headers, &params, &["symbol", "depth"]) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let max = app.hub.config.max_book_depth;
+    let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
+        None => max,
+        Some(Ok(d)) if (1..=max).contains(&d) => d,
+        Some(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("depth must be 1 to {max}"),
+            )
+        }
+    };
+    match app.hub.market.http_snapshot(Channel::Book(symbol), depth) {
+        Some(v) => json_response(v),
+        None => refuse(StatusCode::NOT_FOUND, "no book"),
+    }
+}
+
+async fn http_bbo(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let symbol = match market_get(&app, &headers, &params, &["symbol"]) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match app.hub.market.http_snapshot(Channel::Bbo(symbol), 1) {
+        Some(v) => json_response(v),
+        None => refuse(StatusCode::NOT_FOUND, "no book"),
+    }
+}
+
+async fn http_trades(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let symbol = match market_get(&app, &headers, &params, &["symbol"]) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match app.hub.market.http_snapshot(Channel::Trades(symbol), 1) {
+        Some(v) => json_response(v),
+        None => refuse(StatusCode::NOT_FOUND, "no tape"),
+    }
+}
+
+async fn http_candles(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let symbol = match market_get(&app, &headers, &params, &["symbol", "interval"]) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let i = match params.get("interval").map(String::as_str) {
+        None | Some("1m") => 1,
+        Some("1s") => 0,
+        Some(other) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("interval {other:?}: must be 1s or 1m"),
+            )
+        }
+    };
+    match app.hub.market.http_snapshot(Channel::Candles(symbol, i), 1) {
+        Some(v) => json_response(v),
+        None => refuse(StatusCode::NOT_FOUND, "no candles"),
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use keel_edge::{
@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use crate::hub::{registry, Hub, Outbound, SessionLink};
+use crate::hub::{registry, Hub, Outbound, SessionLink, ANONYMOUS};
 use crate::keys::Identity;
 use crate::protocol::{self, CloseReason, ErrorCode, VERSION};
 
@@ -68,6 +68,10 @@ struct Session {
     hub: Arc<Hub>,
     id: u64,
     who: Identity,
+    /// A `/v1/market` session: subscriptions only, no commands.
+    market_only: bool,
+    /// Its handle, for subscriptions.
+    link: SessionLink,
     tx: mpsc::Sender<Outbound>,
     in_flight: Arc<AtomicUsize>,
     bucket: Bucket,
@@ -120,7 +124,7 @@ pub fn safety_cancel(account: AccountId) -> Command {
 impl Session {
     /// Queues a reply; a full queue ends the session as a slow reader.
     fn reply(&self, text: String) -> Result<(), CloseReason> {
-        match self.tx.try_send(Outbound::Text(text)) {
+        match self.tx.try_send(Outbound::Text(text.into())) {
             Ok(()) => {
                 self.hub
                     .telemetry
@@ -212,6 +216,9 @@ impl Session {
     /// Reads a message: the fast path for a well-formed command, else the
     /// checked path (gateway messages, refusals with their reasons).
     fn decode(&mut self, text: &str) -> Decoded {
+        if self.market_only {
+            return self.decode_market(text);
+        }
         if let Some(fast) = parse_session_line(text, &registry(&self.hub), self.who.account) {
             let tag = match fast.tag {
                 None => Value::Null,
@@ -267,6 +274,8 @@ impl Session {
         match object.get("type").and_then(Value::as_str) {
             Some("cancel_after") => return Decoded::Done(self.on_cancel_after(object, &tag)),
             Some("query") => return Decoded::Done(self.on_query(object, &tag)),
+            Some("subscribe") => return Decoded::Done(self.on_subscribe(object, &tag)),
+            Some("unsubscribe") => return Decoded::Done(self.on_unsubscribe(object, &tag)),
             _ => {}
         }
         match object.get("account") {
@@ -282,6 +291,96 @@ impl Session {
         match parse_command_value(value, &registry(&self.hub)) {
             Ok(p) => Decoded::Command(p, tag),
             Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
+        }
+    }
+
+    /// A `/v1/market` session's message: `subscribe` or `unsubscribe`.
+    fn decode_market(&mut self, text: &str) -> Decoded {
+        let mut value = match strict_value(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return Decoded::Done(self.refuse(
+                    ErrorCode::Malformed,
+                    &Value::Null,
+                    &e.to_string(),
+                ))
+            }
+        };
+        let Some(object) = value.as_object_mut() else {
+            return Decoded::Done(self.refuse(
+                ErrorCode::Malformed,
+                &Value::Null,
+                "expected a JSON object with a `type`",
+            ));
+        };
+        let tag = match object.remove("tag") {
+            None => Value::Null,
+            Some(t @ (Value::Null | Value::Number(_))) => t,
+            Some(Value::String(s)) if s.len() <= MAX_TAG_BYTES => Value::String(s),
+            Some(_) => {
+                return Decoded::Done(self.refuse(
+                    ErrorCode::BadTag,
+                    &Value::Null,
+                    &format!(
+                        "`tag` must be a string of at most {MAX_TAG_BYTES} bytes or an integer"
+                    ),
+                ))
+            }
+        };
+        Decoded::Done(match object.get("type").and_then(Value::as_str) {
+            Some("subscribe") => self.on_subscribe(object, &tag),
+            Some("unsubscribe") => self.on_unsubscribe(object, &tag),
+            _ => self.refuse(
+                ErrorCode::NotAuthenticated,
+                &tag,
+                "a market-data session takes `subscribe` and `unsubscribe` only; commands go to /v1/ws with a key",
+            ),
+        })
+    }
+
+    /// Who may follow an account on this session: `None` for anonymous.
+    fn follower(&self) -> Option<(AccountId, bool)> {
+        (self.who.key_id != ANONYMOUS).then_some((self.who.account, self.who.operator))
+    }
+
+    fn on_subscribe(
+        &mut self,
+        object: &serde_json::Map<String, Value>,
+        tag: &Value,
+    ) -> Result<(), CloseReason> {
+        let market = self.hub.market.clone();
+        let refused = market
+            .channel(object, self.follower())
+            .and_then(|(channel, depth)| {
+                market.subscribe(&self.link, channel, depth, tag, &self.hub.telemetry)
+            });
+        match refused {
+            Ok(()) => Ok(()),
+            Err((code, message)) => self.refuse(code, tag, &message),
+        }
+    }
+
+    fn on_unsubscribe(
+        &mut self,
+        object: &serde_json::Map<String, Value>,
+        tag: &Value,
+    ) -> Result<(), CloseReason> {
+        let market = self.hub.market.clone();
+        match market.channel(object, self.follower()) {
+            Ok((channel, _)) if market.unsubscribe(self.id, channel) => {
+                let mut answer = json!({"type": "unsubscribed", "tag": tag});
+                answer["channel"] = object.get("channel").cloned().unwrap_or(Value::Null);
+                if let Some(s) = object.get("symbol") {
+                    answer["symbol"] = s.clone();
+                }
+                self.reply(answer.to_string())
+            }
+            Ok(_) => self.refuse(
+                ErrorCode::BadSubscription,
+                tag,
+                "not subscribed to that channel",
+            ),
+            Err((code, message)) => self.refuse(code, tag, &message),
         }
     }
 
@@ -370,16 +469,16 @@ type Sink = SplitSink<WebSocket, Message>;
 /// within the write timeout.
 async fn write_out(
     sink: &mut Sink,
-    first: String,
+    first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Outbound>,
     timeout: Duration,
 ) -> Result<Option<CloseReason>, CloseReason> {
     let work = async {
-        sink.feed(Message::Text(first.into())).await?;
+        sink.feed(Message::Text(first)).await?;
         let mut close = None;
         for _ in 0..256 {
             match rx.try_recv() {
-                Ok(Outbound::Text(t)) => sink.feed(Message::Text(t.into())).await?,
+                Ok(Outbound::Text(t)) => sink.feed(Message::Text(t)).await?,
                 Ok(Outbound::Close(r)) => {
                     close = Some(r);
                     break;
@@ -420,6 +519,25 @@ fn stream_error_reason(e: &axum::Error) -> CloseReason {
     }
 }
 
+/// The identity of a market-data session opened without a key.
+pub fn anonymous() -> Identity {
+    Identity {
+        key_id: ANONYMOUS.to_owned(),
+        account: AccountId::MAX,
+        operator: false,
+    }
+}
+
+/// Runs a `/v1/market` session (subscriptions only).
+pub async fn run_market(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    who: Identity,
+    market_only: bool,
+) -> Option<CloseReason> {
+    run_with(hub, socket, who, false, market_only).await
+}
+
 /// Runs a session until it ends; returns why (`None`: the client closed).
 pub async fn run(
     hub: Arc<Hub>,
@@ -427,19 +545,32 @@ pub async fn run(
     who: Identity,
     cancel_on_disconnect: bool,
 ) -> Option<CloseReason> {
+    run_with(hub, socket, who, cancel_on_disconnect, false).await
+}
+
+async fn run_with(
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    who: Identity,
+    cancel_on_disconnect: bool,
+    market_only: bool,
+) -> Option<CloseReason> {
     let id = hub.session_id();
     let (tx, mut rx) = mpsc::channel(hub.config.outbound_queue);
     let kicked = Arc::new((AtomicBool::new(false), Notify::new()));
     let in_flight = Arc::new(AtomicUsize::new(0));
-    hub.register(SessionLink {
+    let link = SessionLink {
         id,
         account: who.account,
         operator: who.operator,
         tx: tx.clone(),
         in_flight: in_flight.clone(),
         kicked: kicked.clone(),
-    });
+    };
+    hub.register(link.clone());
     let mut session = Session {
+        market_only,
+        link,
         bucket: Bucket::new(hub.config.rate_per_s, hub.config.rate_burst),
         hub: hub.clone(),
         id,
@@ -460,6 +591,7 @@ pub async fn run(
     )
     .await;
     hub.unregister(id);
+    hub.market.drop_session(id);
     if let Some(reason) = reason {
         hub.telemetry.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
         close_with(&mut sink, reason).await;
@@ -486,8 +618,9 @@ async fn drive(
         "type": "welcome",
         "v": VERSION,
         "session": session.id,
-        "account": session.who.account,
+        "account": session.follower().map(|(a, _)| a),
         "operator": session.who.operator,
+        "market_only": session.market_only,
         "cancel_on_disconnect": cancel_on_disconnect,
         "limits": {
             "max_message_bytes": config.max_message_bytes,

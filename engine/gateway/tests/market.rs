@@ -1,0 +1,442 @@
+//! Market data and account views over a real server: a subscriber that
+//! follows a book's snapshot and deltas while two accounts trade ends with
+//! exactly the book `GET /v1/book` and the read models rebuilt from the
+//! journal (what `replay book` prints) show at the same sequence; trades,
+//! BBO and account views agree too; bad subscriptions get typed errors; a
+//! restarted server continues the numbering.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A client's book: price → [price, qty, orders], by side.
+#[derive(Default, Debug, PartialEq)]
+struct Book {
+    bids: BTreeMap<String, Value>,
+    asks: BTreeMap<String, Value>,
+    update: u64,
+}
+
+/// Prices as sortable keys (decimals with 2 places here).
+fn key(price: &Value) -> String {
+    let p: f64 = price.as_str().unwrap().parse().unwrap();
+    format!("{:020.2}", p)
+}
+
+impl Book {
+    fn from_snapshot(m: &Value) -> Book {
+        let mut b = Book {
+            update: m["update"].as_u64().unwrap(),
+            ..Book::default()
+        };
+        for (side, map) in [("bids", &mut b.bids), ("asks", &mut b.asks)] {
+            for l in m[side].as_array().unwrap() {
+                map.insert(key(&l[0]), l.clone());
+            }
+        }
+        b
+    }
+
+    fn apply(&mut self, d: &Value) {
+        assert_eq!(
+            d["prev_update"].as_u64().unwrap(),
+            self.update,
+            "no gap: {d}"
+        );
+        for (side, map) in [("bids", &mut self.bids), ("asks", &mut self.asks)] {
+            for l in d[side].as_array().unwrap() {
+                if l[1]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(['0', '.'])
+                    .is_empty()
+                {
+                    map.remove(&key(&l[0]));
+                } else {
+                    map.insert(key(&l[0]), l.clone());
+                }
+            }
+        }
+        self.update = d["update"].as_u64().unwrap();
+        assert_eq!(
+            d["checksum"].as_u64().unwrap(),
+            u64::from(self.checksum()),
+            "checksum after {d}"
+        );
+    }
+
+    fn levels(&self) -> (Vec<Value>, Vec<Value>) {
+        (
+            self.bids.values().rev().cloned().collect(),
+            self.asks.values().cloned().collect(),
+        )
+    }
+
+    /// The documented checksum: top 10 asks then top 10 bids, price then
+    /// qty, `.` and leading zeros removed, CRC32.
+    fn checksum(&self) -> u32 {
+        let (bids, asks) = self.levels();
+        let mut text = String::new();
+        for l in asks.iter().take(10).chain(bids.iter().take(10)) {
+            for i in 0..2 {
+                let digits: String = l[i]
+                    .as_str()
+                    .unwrap()
+                    .chars()
+                    .filter(|c| *c != '.')
+                    .collect();
+                text.push_str(digits.trim_start_matches('0'));
+            }
+        }
+        crc32fast_hash(text.as_bytes())
+    }
+}
+
+/// CRC32 (IEEE), bitwise: independent of the server's implementation.
+fn crc32fast_hash(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+async fn market_session(url: &str) -> Ws {
+    let url = url.replace("/v1/ws", "/v1/market");
+    let mut ws = connect(&url, None).await.expect("public market data");
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["market_only"], true);
+    ws
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn a_subscriber_following_deltas_holds_the_book_the_journal_shows() {
+    let mut t = TestServer::start(|g| {
+        g.rate_per_s = 1_000_000;
+        g.rate_burst = 1_000_000;
+    });
+    let url = t.url();
+    let addr = t.server.as_ref().unwrap().local_addr();
+    let (book, trades) = rt().block_on(async {
+        let (mut alice, mut bob) = open_and_fund(&url, &t).await;
+        let mut md = market_session(&url).await;
+        send(&mut md, json!({"type":"subscribe","channel":"book","symbol":"BTC-USD","tag":"b"})).await;
+        let (snap, _) = until(&mut md, "book", Some(&json!("b"))).await;
+        let mut book = Book::from_snapshot(&snap);
+        send(&mut md, json!({"type":"subscribe","channel":"trades","symbol":"BTC-USD","tag":"t"})).await;
+        let (tape, _) = until(&mut md, "trades", Some(&json!("t"))).await;
+        assert_eq!(tape["trades"].as_array().unwrap().len(), 0);
+        // A seeded stream of orders, cancels and crosses from both accounts.
+        let mut x = 7u64;
+        let mut rids = [3u64, 3u64];
+        let mut orders: Vec<u64> = Vec::new();
+        for i in 0..400u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let who = (x >> 33) % 2;
+            let ws = if who == 0 { &mut alice } else { &mut bob };
+            let rid = rids[who as usize];
+            rids[who as usize] += 1;
+            let msg = if (x >> 40).is_multiple_of(5) && !orders.is_empty() {
+                json!({"type":"cancel_order","request_id":rid,"order":orders[(x >> 20) as usize % orders.len()]})
+            } else {
+                let side = if (x >> 45).is_multiple_of(2) { "buy" } else { "sell" };
+                let price = format!("{}.00", 30_000 + (x >> 50) % 20);
+                json!({"type":"place_order","request_id":rid,"symbol":"BTC-USD","side":side,
+                       "order_type":"limit","price":price,"qty":format!("0.{:04}", 1 + (x >> 8) % 50),"tif":"gtc"})
+            };
+            let a = call(ws, msg, &format!("m{i}")).await;
+            assert_eq!(a["type"], "answer", "{a}");
+            if let Some(id) = a["events"].as_array().unwrap().iter().find_map(|e| e["order"].as_u64()) {
+                orders.push(id);
+            }
+        }
+        // The last command's seq: follow the feed until the book is there.
+        let end = {
+            let q = call(&mut alice, json!({"type":"query","request_id":rids[0] - 1}), "end").await;
+            let q2 = call(&mut bob, json!({"type":"query","request_id":rids[1] - 1}), "end2").await;
+            q["seq"].as_u64().unwrap().max(q2["seq"].as_u64().unwrap())
+        };
+        let mut trades = 0;
+        let mut deltas = 0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen_seq = 0;
+        while seen_seq < end {
+            assert!(std::time::Instant::now() < deadline);
+            let m = next(&mut md).await;
+            match m["type"].as_str().unwrap() {
+                "book_delta" => {
+                    book.apply(&m);
+                    deltas += 1;
+                    seen_seq = seen_seq.max(m["update"].as_u64().unwrap());
+                }
+                "trade" => {
+                    trades += 1;
+                    seen_seq = seen_seq.max(m["seq"].as_u64().unwrap());
+                }
+                other => panic!("unexpected {other}: {m}"),
+            }
+            if seen_seq < end {
+                // Records that change no book (rejections) send nothing:
+                // ask the HTTP snapshot how far the feed is.
+                let (_, body) = http_get(addr, "/v1/book?symbol=BTC-USD");
+                let v: Value = serde_json::from_str(&body).unwrap();
+                if v["seq"].as_u64().unwrap() >= end && v["update"].as_u64().unwrap() == book.update {
+                    break;
+                }
+            }
+        }
+        assert!(deltas > 100 && trades > 10, "{deltas} deltas, {trades} trades");
+        // The HTTP snapshot agrees with the followed book.
+        let (status, body) = http_get(addr, "/v1/book?symbol=BTC-USD");
+        assert_eq!(status, 200);
+        let http: Value = serde_json::from_str(&body).unwrap();
+        let (bids, asks) = book.levels();
+        assert_eq!(http["bids"].as_array().unwrap(), &bids);
+        assert_eq!(http["asks"].as_array().unwrap(), &asks);
+        assert_eq!(http["update"].as_u64().unwrap(), book.update);
+        assert_eq!(http["checksum"].as_u64().unwrap(), u64::from(book.checksum()));
+        (book, trades)
+    });
+    // The journal, rebuilt by the read models from genesis (`replay book`).
+    t.stop_and_read_journal();
+    let limits = keel_edge::config_from_toml(&engine_toml(&t.journal), "t.toml")
+        .unwrap()
+        .limits();
+    let mut models =
+        keel_readmodel::ReadModels::new(keel_engine::State::new(limits), 0, Default::default());
+    let mut reader = keel_engine::keel_journal::Journal::reader(&t.journal, 1).unwrap();
+    let mut events = Vec::new();
+    let mut journal_trades = 0;
+    while let Some(r) = reader.try_next_ref().unwrap() {
+        let (ts, cmd) = keel_engine::record::decode_into(r.payload, &mut events).unwrap();
+        journal_trades += events
+            .iter()
+            .filter(|e| matches!(e, keel_engine::model::Event::TradeExecuted(_)))
+            .count();
+        models
+            .apply(r.seq, ts, &cmd, &events, &mut Vec::new())
+            .unwrap();
+    }
+    let symbol = models.names().symbol("BTC-USD").unwrap();
+    let rebuilt =
+        keel_readmodel::json::book(models.names(), &models.depth(symbol, usize::MAX).unwrap());
+    let (bids, asks) = book.levels();
+    assert_eq!(rebuilt["bids"].as_array().unwrap(), &bids);
+    assert_eq!(rebuilt["asks"].as_array().unwrap(), &asks);
+    assert_eq!(rebuilt["update"].as_u64().unwrap(), book.update);
+    assert_eq!(journal_trades, trades, "every trade was on the tape");
+}
+
+#[test]
+fn bad_subscriptions_get_typed_errors_and_market_sessions_take_no_commands() {
+    let t = TestServer::start(|g| g.max_subscriptions_per_session = 2);
+    let url = t.url();
+    let addr = t.server.as_ref().unwrap().local_addr();
+    rt().block_on(async {
+        let mut md = market_session(&url).await;
+        for (msg, code) in [
+            (
+                json!({"type":"subscribe","channel":"book","symbol":"NOPE"}),
+                "bad_subscription",
+            ),
+            (
+                json!({"type":"subscribe","channel":"gossip","symbol":"BTC-USD"}),
+                "bad_subscription",
+            ),
+            (
+                json!({"type":"subscribe","channel":"book","symbol":"BTC-USD","depth":0}),
+                "bad_subscription",
+            ),
+            (
+                json!({"type":"subscribe","channel":"book","symbol":"BTC-USD","depth":100000}),
+                "bad_subscription",
+            ),
+            (
+                json!({"type":"subscribe","channel":"candles","symbol":"BTC-USD","interval":"5m"}),
+                "bad_subscription",
+            ),
+            (
+                json!({"type":"subscribe","channel":"account"}),
+                "not_authenticated",
+            ),
+            (
+                json!({"type":"open_account","request_id":1}),
+                "not_authenticated",
+            ),
+            (
+                json!({"type":"unsubscribe","channel":"bbo","symbol":"BTC-USD"}),
+                "bad_subscription",
+            ),
+        ] {
+            let e = call(&mut md, msg.clone(), "x").await;
+            assert_eq!(e["type"], "error", "{msg} -> {e}");
+            assert_eq!(e["code"], code, "{msg} -> {e}");
+        }
+        let ok1 = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"bbo","symbol":"BTC-USD"}),
+            "1",
+        )
+        .await;
+        assert_eq!(ok1["type"], "bbo");
+        let ok2 = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"candles","symbol":"BTC-USD","interval":"1s"}),
+            "2",
+        )
+        .await;
+        assert_eq!(ok2["type"], "candles");
+        let again = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"bbo","symbol":"BTC-USD"}),
+            "3",
+        )
+        .await;
+        assert_eq!(again["code"], "bad_subscription", "{again}");
+        let over = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"trades","symbol":"BTC-USD"}),
+            "4",
+        )
+        .await;
+        assert_eq!(over["code"], "too_many_subscriptions", "{over}");
+        let off = call(
+            &mut md,
+            json!({"type":"unsubscribe","channel":"bbo","symbol":"BTC-USD"}),
+            "5",
+        )
+        .await;
+        assert_eq!(off["type"], "unsubscribed");
+        let now = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"trades","symbol":"BTC-USD"}),
+            "6",
+        )
+        .await;
+        assert_eq!(now["type"], "trades");
+    });
+    assert_eq!(http_get(addr, "/v1/book?symbol=NOPE").0, 404);
+    assert_eq!(http_get(addr, "/v1/book?symbol=BTC-USD&depth=0").0, 400);
+    assert_eq!(http_get(addr, "/v1/book?symbol=BTC-USD&color=red").0, 400);
+    assert_eq!(
+        http_get(addr, "/v1/candles?symbol=BTC-USD&interval=1s").0,
+        200
+    );
+    let stats: Value = serde_json::from_str(&http_get(addr, "/v1/stats").1).unwrap();
+    assert!(
+        stats["errors"]["bad_subscription"].as_u64().unwrap() >= 6,
+        "{stats}"
+    );
+}
+
+#[test]
+fn an_account_view_follows_the_account_and_a_restart_keeps_the_numbering() {
+    let mut t = TestServer::start(|_| {});
+    let url = t.url();
+    let (update_before, view_before) = rt().block_on(async {
+        let (mut alice, _bob) = open_and_fund(&url, &t).await;
+        let view = call(&mut alice, json!({"type":"subscribe","channel":"account"}), "acc").await;
+        assert_eq!(view["type"], "account", "{view}");
+        assert_eq!(view["account"], 1);
+        let a = call(
+            &mut alice,
+            json!({"type":"place_order","request_id":3,"symbol":"BTC-USD","side":"buy","order_type":"limit","price":"100.00","qty":"0.0100","tif":"gtc"}),
+            "p",
+        )
+        .await;
+        assert_eq!(a["type"], "answer");
+        let (changed, _) = until(&mut alice, "account", None).await;
+        assert_eq!(changed["orders"].as_array().unwrap().len(), 1, "{changed}");
+        let usd = changed["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "USD").unwrap().clone();
+        assert_eq!(usd["held"], "1.000500", "hold of 100.00 × 0.01 plus the taker fee");
+        let mut md = market_session(&url).await;
+        let book = call(&mut md, json!({"type":"subscribe","channel":"book","symbol":"BTC-USD"}), "b").await;
+        (book["update"].as_u64().unwrap(), changed)
+    });
+    // Restart on the same journal: the numbering and the view continue.
+    let journal = t.journal.clone();
+    let keys = t.dir.path().join("keys.toml");
+    drop(t.server.take().map(|s| s.shutdown().unwrap()));
+    let config = keel_edge::config_from_toml(&engine_toml(&journal), "t.toml").unwrap();
+    let server = keel_gateway::Server::start(
+        &config,
+        keel_gateway::GatewayConfig {
+            listen: "127.0.0.1:0".into(),
+            keys_file: keys,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let url = format!("ws://{}/v1/ws", server.local_addr());
+    rt().block_on(async {
+        let mut md = market_session(&url).await;
+        let book = call(
+            &mut md,
+            json!({"type":"subscribe","channel":"book","symbol":"BTC-USD"}),
+            "b",
+        )
+        .await;
+        assert_eq!(
+            book["update"].as_u64().unwrap(),
+            update_before,
+            "the book's update number survives a restart"
+        );
+        assert_eq!(book["bids"].as_array().unwrap().len(), 1);
+        let mut alice = session(&url, &t.alice).await;
+        let view = call(
+            &mut alice,
+            json!({"type":"subscribe","channel":"account"}),
+            "acc",
+        )
+        .await;
+        assert_eq!(view["balances"], view_before["balances"]);
+        assert_eq!(view["orders"], view_before["orders"]);
+        let mut bob = session(&url, &t.bob).await;
+        let e = call(
+            &mut bob,
+            json!({"type":"subscribe","channel":"account","account":1}),
+            "x",
+        )
+        .await;
+        assert_eq!(e["code"], "cross_account");
+        let _ = bob.send(Message::Close(None)).await;
+    });
+    server.shutdown().unwrap();
+}
