@@ -79,6 +79,10 @@ struct Args {
     /// Skip the echo floor.
     #[arg(long)]
     no_echo: bool,
+    /// Set TCP_NODELAY on the echo server's sockets (the gateway, like
+    /// `axum::serve` by default, does not: the echo matches it unless told).
+    #[arg(long)]
+    echo_nodelay: bool,
     /// Seed of the command mix.
     #[arg(long, default_value_t = 13)]
     seed: u64,
@@ -353,7 +357,8 @@ struct Plan {
 
 impl Plan {
     fn planned(&self, k: u64) -> Instant {
-        self.start + Duration::from_nanos((u128::from(k) * 1_000_000_000 / u128::from(self.rate)) as u64)
+        self.start
+            + Duration::from_nanos((u128::from(k) * 1_000_000_000 / u128::from(self.rate)) as u64)
     }
 
     /// Commands due at `now`.
@@ -545,7 +550,10 @@ async fn receive_part(
         seen.answers += 1;
         seen.bytes += text.len() as u64;
         seen.latency
-            .record(now.saturating_duration_since(plan.planned(tag.k)).as_nanos() as u64)
+            .record(
+                now.saturating_duration_since(plan.planned(tag.k))
+                    .as_nanos() as u64,
+            )
             .ok();
         if target == Target::Gateway && text.contains("\"type\":\"rejected\"") {
             let reason = str_after(text, "\"reason\":\"").unwrap_or("?").to_owned();
@@ -560,12 +568,14 @@ async fn receive_part(
                 Target::Echo => Some(tag.k + 1),
             };
             if let Some(id) = id {
-                far.lock().unwrap_or_else(|p| p.into_inner()).push(FarOrder {
-                    id,
-                    sym: tag.sym,
-                    sell: tag.sell,
-                    price: far_price(tag.sym, tag.sell, tag.off),
-                });
+                far.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(FarOrder {
+                        id,
+                        sym: tag.sym,
+                        sell: tag.sell,
+                        price: far_price(tag.sym, tag.sell, tag.off),
+                    });
             }
         }
     }
@@ -573,7 +583,7 @@ async fn receive_part(
 }
 
 /// Wakes each connection's sender when one of its commands is due.
-fn pace(plan: Plan, wakes: Vec<Arc<Notify>>, stop: Arc<AtomicBool>) {
+fn pace(plan: Plan, wakes: Vec<Arc<Notify>>, stop: Arc<AtomicBool>) -> u64 {
     // Sleeps end on time (the default slack is 50 µs): no spinning, which
     // would take a core from the server on a 2-core machine.
     // SAFETY: PR_SET_TIMERSLACK takes an integer and touches only this thread.
@@ -596,9 +606,11 @@ fn pace(plan: Plan, wakes: Vec<Arc<Notify>>, stop: Arc<AtomicBool>) {
         if due >= plan.total || stop.load(Ordering::Relaxed) {
             // Once more, so that late senders see the end.
             wakes.iter().for_each(|w| w.notify_one());
-            return;
+            return own_cpu_ns();
         }
-        let next = plan.planned(due);
+        // At high rates, wake every 25 µs at most and send what is due:
+        // a wake per command would cost the pacer a core.
+        let next = plan.planned(due).max(now + Duration::from_micros(25));
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
@@ -627,6 +639,9 @@ struct StepResult {
     mix: [u64; 5],
     failures: Vec<String>,
     drained: bool,
+    /// CPU ms by thread name over the step, and the step's wall time.
+    cpu_ms: BTreeMap<String, u64>,
+    cpu_window_s: f64,
 }
 
 impl StepResult {
@@ -678,6 +693,8 @@ impl StepResult {
                 "max": self.send_lag.max() as f64 / 1000.0,
             },
             "failures": self.failures,
+            "cpu_ms_by_thread": self.cpu_ms,
+            "cpu_window_s": self.cpu_window_s,
         })
     }
 }
@@ -699,6 +716,7 @@ async fn run_step(
         total,
         step,
     };
+    let cpu_before = thread_cpu_ms();
     let sent = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let wakes: Vec<Arc<Notify>> = (0..conns.len()).map(|_| Arc::new(Notify::new())).collect();
@@ -749,7 +767,12 @@ async fn run_step(
         failures.extend(failed.map(|f| format!("send: {f}")));
     }
     pacer_stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    let pacer_cpu_ms = tokio::task::spawn_blocking(move || pacer.join())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0)
+        / 1_000_000;
     let sent_total = sent.load(Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs_f64(drain);
     let mut drained = true;
@@ -760,6 +783,17 @@ async fn run_step(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    let mut cpu_ms = thread_cpu_ms();
+    for (name, ms) in &mut cpu_ms {
+        *ms = ms.saturating_sub(cpu_before.get(name).copied().unwrap_or(0));
+    }
+    cpu_ms.retain(|_, ms| *ms > 0);
+    if pacer_cpu_ms > 0 {
+        cpu_ms.insert("gateway-load-pacer".into(), pacer_cpu_ms);
+    }
+    let cpu_window_s = Instant::now()
+        .saturating_duration_since(plan.start)
+        .as_secs_f64();
     for s in stops {
         let _ = s.send(());
     }
@@ -783,6 +817,8 @@ async fn run_step(
         mix: [0; 5],
         failures,
         drained,
+        cpu_ms,
+        cpu_window_s,
     };
     let mut last = plan.start;
     let mut bytes = 0;
@@ -928,7 +964,7 @@ async fn echo(socket: WebSocket, pad_to: Arc<AtomicU64>) {
 }
 
 /// Starts the echo server on its own 2-worker runtime, as the gateway's.
-fn start_echo(pad_to: Arc<AtomicU64>) -> (tokio::runtime::Runtime, SocketAddr) {
+fn start_echo(pad_to: Arc<AtomicU64>, nodelay: bool) -> (tokio::runtime::Runtime, SocketAddr) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("echo-server")
@@ -950,6 +986,12 @@ fn start_echo(pad_to: Arc<AtomicU64>) -> (tokio::runtime::Runtime, SocketAddr) {
         }),
     );
     rt.spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(move |tcp| {
+            if nodelay {
+                let _ = tcp.set_nodelay(true);
+            }
+        });
         let _ = axum::serve(listener, app).await;
     });
     (rt, addr)
@@ -1013,7 +1055,11 @@ async fn open_gateway(url: &str, operator: &str, keys: &[String]) -> Result<Vec<
             return Err(format!("unexpected welcome {welcome}"));
         }
         call(&mut ws, json!({"type":"open_account","request_id":1}), 1).await?;
-        for (rid, asset, amount) in [(2, "USD", "1000000000"), (3, "BTC", "100000"), (4, "ETH", "1000000")] {
+        for (rid, asset, amount) in [
+            (2, "USD", "1000000000"),
+            (3, "BTC", "100000"),
+            (4, "ETH", "1000000"),
+        ] {
             call(
                 &mut op,
                 json!({"type":"deposit","account":account,"request_id":rid,"asset":asset,"amount":amount}),
@@ -1037,7 +1083,9 @@ fn conns_from(sockets: Vec<Ws>, seed: u64, salt: u64) -> Vec<Conn> {
                 sink,
                 stream,
                 gen: Gen {
-                    rng: Rng((seed ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1) | 1),
+                    rng: Rng(
+                        (seed ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1) | 1,
+                    ),
                     request_id: FIRST_REQUEST_ID,
                     mix: [0; 5],
                 },
@@ -1119,8 +1167,20 @@ fn print_table(results: &[StepResult]) {
                 format!("; other messages {}", counts(&r.other))
             }
         );
+        println!(
+            "    CPU over {:.1} s (% of one core): {}",
+            r.cpu_window_s,
+            r.cpu_ms
+                .iter()
+                .map(|(n, ms)| format!("{n} {:.0}%", *ms as f64 / 10.0 / r.cpu_window_s.max(0.001)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let gateway: Vec<&StepResult> = results.iter().filter(|r| r.target == Target::Gateway).collect();
+    let gateway: Vec<&StepResult> = results
+        .iter()
+        .filter(|r| r.target == Target::Gateway)
+        .collect();
     for g in gateway {
         if let Some(e) = results
             .iter()
@@ -1135,6 +1195,50 @@ fn print_table(results: &[StepResult]) {
             );
         }
     }
+}
+
+/// CPU time (user + system, ms) of this process's threads, summed by name.
+fn thread_cpu_ms() -> BTreeMap<String, u64> {
+    // SAFETY: sysconf reads a constant.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue;
+        };
+        // Fields after `(comm)`, from the 3rd (state): utime is the 14th,
+        // stime the 15th.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        if f.len() > 11 {
+            *out.entry(comm.trim().to_owned()).or_default() += (f[10] + f[11]) * 1000 / tick;
+        }
+    }
+    out
+}
+
+/// This thread's CPU time, ns.
+fn own_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn loadavg() -> String {
@@ -1211,7 +1315,7 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
     let server = Server::start(&config, gateway_config).map_err(|e| e.to_string())?;
     let gateway_url = format!("ws://{}/v1/ws", server.local_addr());
     let pad_to = Arc::new(AtomicU64::new(0));
-    let (echo_rt, echo_addr) = start_echo(pad_to.clone());
+    let (echo_rt, echo_addr) = start_echo(pad_to.clone(), args.echo_nodelay);
     let echo_url = format!("ws://{echo_addr}/echo");
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     println!("load average at start: {}", loadavg());
@@ -1251,7 +1355,14 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
             async move { run_step(conns, target, rate, duration, s, args.drain).await }
         };
         if args.warmup > 0.0 {
-            let (c, r) = run(gateway, Target::Gateway, args.rates[0], args.warmup, &mut step).await;
+            let (c, r) = run(
+                gateway,
+                Target::Gateway,
+                args.rates[0],
+                args.warmup,
+                &mut step,
+            )
+            .await;
             gateway = c;
             eprintln!(
                 "warm-up gateway @ {}/s: {} answers, errors {}, rejected {}",
@@ -1262,7 +1373,14 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
             );
             pad_to.store(r.mean_reply_bytes as u64, Ordering::Relaxed);
             if !args.no_echo {
-                let (c, r) = run(echo_conns, Target::Echo, args.rates[0], args.warmup, &mut step).await;
+                let (c, r) = run(
+                    echo_conns,
+                    Target::Echo,
+                    args.rates[0],
+                    args.warmup,
+                    &mut step,
+                )
+                .await;
                 echo_conns = c;
                 eprintln!("warm-up echo @ {}/s: {} replies", r.rate, r.answers);
             }
@@ -1306,11 +1424,21 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
     print_table(&results);
     println!(
         "gateway telemetry: errors {}; closed {}; commands_submitted {}; answers {}",
-        telemetry["errors"], telemetry["closed"], telemetry["commands_submitted"], telemetry["answers"]
+        telemetry["errors"],
+        telemetry["closed"],
+        telemetry["commands_submitted"],
+        telemetry["answers"]
     );
-    println!("load average at end: {} (other processes on the machine share its cores)", loadavg());
+    println!(
+        "load average at end: {} (other processes on the machine share its cores)",
+        loadavg()
+    );
     let stats = &exit.engine.stats;
-    let client_rejected: u64 = results.iter().filter(|r| r.target == Target::Gateway).map(StepResult::rejected_total).sum();
+    let client_rejected: u64 = results
+        .iter()
+        .filter(|r| r.target == Target::Gateway)
+        .map(StepResult::rejected_total)
+        .sum();
     println!(
         "engine: {} commands, {} trades, {} rejected (the recorded steps' answers counted {client_rejected}; the rest are warm-up or late), {} batches (mean {:.1} commands), ring depth max {}; whole run {:.1} s",
         stats.commands,
