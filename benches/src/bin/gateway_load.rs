@@ -166,6 +166,20 @@ struct FarOrder {
     price: u64,
 }
 
+/// A connection's far orders known to rest, and its far places not yet
+/// answered in this step.
+#[derive(Default)]
+struct FarBook {
+    orders: Vec<FarOrder>,
+    pending: usize,
+}
+
+type Far = Arc<Mutex<FarBook>>;
+
+fn lock(far: &Mutex<FarBook>) -> std::sync::MutexGuard<'_, FarBook> {
+    far.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn far_price(sym: usize, sell: bool, off: u64) -> u64 {
     if sell {
         MID[sym] + FAR + off
@@ -207,7 +221,7 @@ struct Gen {
 
 impl Gen {
     /// The command for index `k` of step `step`, as sent (tag first).
-    fn command(&mut self, k: u64, step: u64, far: &Mutex<Vec<FarOrder>>) -> String {
+    fn command(&mut self, k: u64, step: u64, far: &Mutex<FarBook>) -> String {
         let roll = self.rng.below(100);
         let sym = self.rng.below(2) as usize;
         let sell = self.rng.below(2) == 1;
@@ -220,27 +234,33 @@ impl Gen {
         };
         let mut target = None;
         {
-            let mut far = far.lock().unwrap_or_else(|p| p.into_inner());
-            if kind == Kind::FarPlace && far.len() >= FAR_CAP {
+            let mut book = lock(far);
+            let full = book.orders.len() + book.pending >= FAR_CAP;
+            if kind == Kind::FarPlace && full {
                 kind = Kind::Cancel;
             }
+            if matches!(kind, Kind::Cancel | Kind::Amend) && book.orders.is_empty() {
+                // Nothing known to rest yet (answers in flight): place
+                // instead, unless too many far places wait for answers.
+                kind = if full { Kind::Near } else { Kind::FarPlace };
+            }
+            if kind == Kind::FarPlace {
+                book.pending += 1;
+            }
+            let far = &mut book.orders;
             if matches!(kind, Kind::Cancel | Kind::Amend) {
-                if far.is_empty() {
-                    kind = Kind::FarPlace;
+                let i = self.rng.below(far.len() as u64) as usize;
+                if kind == Kind::Cancel {
+                    target = Some(far.swap_remove(i));
                 } else {
-                    let i = self.rng.below(far.len() as u64) as usize;
-                    if kind == Kind::Cancel {
-                        target = Some(far.swap_remove(i));
-                    } else {
-                        // A new price, never the current one.
-                        let o = &mut far[i];
-                        let mut off = self.rng.below(FAR_SPREAD);
-                        if far_price(o.sym, o.sell, off) == o.price {
-                            off = (off + 1) % FAR_SPREAD;
-                        }
-                        o.price = far_price(o.sym, o.sell, off);
-                        target = Some(*o);
+                    // A new price, never the current one.
+                    let o = &mut far[i];
+                    let mut off = self.rng.below(FAR_SPREAD);
+                    if far_price(o.sym, o.sell, off) == o.price {
+                        off = (off + 1) % FAR_SPREAD;
                     }
+                    o.price = far_price(o.sym, o.sell, off);
+                    target = Some(*o);
                 }
             }
         }
@@ -380,7 +400,7 @@ struct Conn {
     sink: Sink,
     stream: Stream,
     gen: Gen,
-    far: Arc<Mutex<Vec<FarOrder>>>,
+    far: Far,
 }
 
 /// What one connection's receiver saw in a step.
@@ -408,7 +428,7 @@ fn histogram() -> Histogram<u64> {
 async fn send_part(
     mut sink: Sink,
     mut gen: Gen,
-    far: Arc<Mutex<Vec<FarOrder>>>,
+    far: Far,
     plan: Plan,
     c: u64,
     k_conns: u64,
@@ -469,7 +489,7 @@ async fn receive_part(
     mut stream: Stream,
     target: Target,
     plan: Plan,
-    far: Arc<Mutex<Vec<FarOrder>>>,
+    far: Far,
     done: Arc<AtomicU64>,
     mut stop: oneshot::Receiver<()>,
 ) -> (Stream, Seen) {
@@ -541,9 +561,14 @@ async fn receive_part(
         }
         done.fetch_add(1, Ordering::Relaxed);
         seen.last = Some(now);
+        let far_place = tag.kind == Kind::FarPlace as u64;
         if is_error {
             let code = str_after(text, "\"code\":\"").unwrap_or("?").to_owned();
             *seen.errors.entry(code).or_default() += 1;
+            if far_place {
+                let mut book = lock(&far);
+                book.pending = book.pending.saturating_sub(1);
+            }
             continue;
         }
         debug_assert!(is_answer);
@@ -555,27 +580,28 @@ async fn receive_part(
                     .as_nanos() as u64,
             )
             .ok();
-        if target == Target::Gateway && text.contains("\"type\":\"rejected\"") {
+        let rejected = target == Target::Gateway && text.contains("\"type\":\"rejected\"");
+        if rejected {
             let reason = str_after(text, "\"reason\":\"").unwrap_or("?").to_owned();
             *seen.rejections.entry(reason).or_default() += 1;
-            continue;
         }
-        if tag.kind == Kind::FarPlace as u64 {
+        if far_place {
             let id = match target {
+                _ if rejected => None,
                 Target::Gateway => int_after(text, "\"type\":\"order_rested\",\"order\":"),
                 // The echo has no order ids: make one up, so that the echo's
                 // clients send the same mix of cancels and amends.
                 Target::Echo => Some(tag.k + 1),
             };
+            let mut book = lock(&far);
+            book.pending = book.pending.saturating_sub(1);
             if let Some(id) = id {
-                far.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(FarOrder {
-                        id,
-                        sym: tag.sym,
-                        sell: tag.sell,
-                        price: far_price(tag.sym, tag.sell, tag.off),
-                    });
+                book.orders.push(FarOrder {
+                    id,
+                    sym: tag.sym,
+                    sell: tag.sell,
+                    price: far_price(tag.sym, tag.sell, tag.off),
+                });
             }
         }
     }
@@ -725,6 +751,8 @@ async fn run_step(
     let mut stops = Vec::new();
     let mut fars = Vec::new();
     for (c, conn) in conns.into_iter().enumerate() {
+        // Far places of an earlier step answered late are never learned.
+        lock(&conn.far).pending = 0;
         fars.push(conn.far.clone());
         let (stop_tx, stop_rx) = oneshot::channel();
         stops.push(stop_tx);
@@ -1089,7 +1117,7 @@ fn conns_from(sockets: Vec<Ws>, seed: u64, salt: u64) -> Vec<Conn> {
                     request_id: FIRST_REQUEST_ID,
                     mix: [0; 5],
                 },
-                far: Arc::new(Mutex::new(Vec::new())),
+                far: Arc::default(),
             }
         })
         .collect()
@@ -1255,7 +1283,7 @@ fn main() -> ExitCode {
         eprintln!("error: --connections and every --rates value must be > 0");
         return ExitCode::from(2);
     }
-    if !(args.duration > 0.0) || args.client_threads == 0 {
+    if args.duration.is_nan() || args.duration <= 0.0 || args.client_threads == 0 {
         eprintln!("error: --duration and --client-threads must be > 0");
         return ExitCode::from(2);
     }
