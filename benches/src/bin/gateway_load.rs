@@ -58,16 +58,16 @@ struct Args {
     connections: usize,
     /// Planned rates, commands/s over all connections; each runs against
     /// the gateway, then the echo floor.
-    #[arg(long, value_delimiter = ',', default_value = "20000,100000,250000")]
+    #[arg(long, value_delimiter = ',', default_value = "20000,50000,250000")]
     rates: Vec<u64>,
     /// Seconds each rate is offered.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 4.0)]
     duration: f64,
     /// Seconds of warm-up (gateway, then echo) at the first rate, not recorded.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
     /// Longest wait for outstanding answers after a step, seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 5.0)]
     drain: f64,
     /// Worker threads of the clients' tokio runtime (the pacer is one more
     /// thread).
@@ -560,7 +560,6 @@ async fn receive_part(
             continue;
         }
         done.fetch_add(1, Ordering::Relaxed);
-        seen.last = Some(now);
         let far_place = tag.kind == Kind::FarPlace as u64;
         if is_error {
             let code = str_after(text, "\"code\":\"").unwrap_or("?").to_owned();
@@ -573,6 +572,7 @@ async fn receive_part(
         }
         debug_assert!(is_answer);
         seen.answers += 1;
+        seen.last = Some(now);
         seen.bytes += text.len() as u64;
         seen.latency
             .record(
@@ -887,7 +887,7 @@ async fn run_step(
         .saturating_duration_since(plan.start)
         .as_secs_f64()
         .max(duration);
-    result.answers_per_s = (result.answers + result.error_total()) as f64 / elapsed;
+    result.answers_per_s = result.answers as f64 / elapsed;
     result.mean_reply_bytes = if result.answers > 0 {
         bytes as f64 / result.answers as f64
     } else {
