@@ -12,9 +12,10 @@
 //! that is late sends at once and never skips. The latency of command k is
 //! `answer received − planned(k)`, so queueing anywhere (client, kernel,
 //! gateway, engine) counts and coordinated omission is not hidden. Each rate
-//! runs against the gateway, then against the echo server with the same
+//! runs against the echo server, then against the gateway, with the same
 //! clients, the same command mix and the same reply size (the echo pads its
-//! reply to the gateway's mean answer size at that rate).
+//! reply to the gateway's mean answer size in the step before: warm-up or
+//! the previous rate).
 //!
 //! The mix, on BTC-USD and ETH-USD, every account funded: limit GTC orders
 //! near the mid (liquidity), limit IOC orders that cross them (trades),
@@ -1413,18 +1414,12 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
                 eprintln!("warm-up echo @ {}/s: {} replies", r.rate, r.answers);
             }
         }
+        // Per rate, the echo first: a saturated gateway step may leave a
+        // backlog that the server still works off after the step (`not
+        // drained`), which would take CPU from an echo step run after it.
+        let mut reply = pad_to.load(Ordering::Relaxed);
         for &rate in &args.rates {
-            let (c, r) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
-            gateway = c;
-            let reply = r.mean_reply_bytes as u64;
-            eprintln!(
-                "gateway @ {rate}/s: {:.0} answers/s, p99 {:.0} µs, errors {}, rejected {}",
-                r.answers_per_s,
-                r.us(0.99),
-                counts(&r.errors),
-                counts(&r.rejections)
-            );
-            results.push(r);
+            let mut echo_result = None;
             if !args.no_echo {
                 if reply > 0 {
                     pad_to.store(reply, Ordering::Relaxed);
@@ -1436,8 +1431,22 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
                     r.answers_per_s,
                     r.us(0.99)
                 );
-                results.push(r);
+                echo_result = Some(r);
             }
+            let (c, r) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
+            gateway = c;
+            if r.mean_reply_bytes > 0.0 {
+                reply = r.mean_reply_bytes as u64;
+            }
+            eprintln!(
+                "gateway @ {rate}/s: {:.0} answers/s, p99 {:.0} µs, errors {}, rejected {}",
+                r.answers_per_s,
+                r.us(0.99),
+                counts(&r.errors),
+                counts(&r.rejections)
+            );
+            results.push(r);
+            results.extend(echo_result);
         }
         for c in gateway.into_iter().chain(echo_conns) {
             if let Ok(mut ws) = c.sink.reunite(c.stream) {
