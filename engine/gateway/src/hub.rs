@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
-use keel_edge::json_out::{event_json, hide_counterparty};
 use keel_edge::OutputWriter;
 use keel_engine::model::{AccountId, Command, Event, RejectReason};
 use keel_engine::{CommandSender, Registry, SubmitError, Subscription, SubscriptionError};
@@ -475,33 +474,17 @@ impl Hub {
             if Some(link.id) == answered {
                 continue;
             }
-            let mine: Vec<Value> = events
-                .iter()
-                .filter(|e| {
-                    link.operator
-                        || market_wide
-                        || names_account(e, link.account, cmd.account == link.account)
-                })
-                .map(|e| event_json(&registry, e))
-                .collect();
-            if mine.is_empty() {
-                continue;
+            writer.set_viewer((!link.operator).then_some(link.account));
+            let own = cmd.account == link.account;
+            let keep =
+                |e: &Event| link.operator || market_wide || names_account(e, link.account, own);
+            let with_account = own || link.operator;
+            if let Some(line) =
+                writer.update_line(&registry, seq, ts_ns, cmd, events, keep, with_account)
+            {
+                let text = String::from_utf8_lossy(line).into_owned();
+                link.send(text, &self.telemetry);
             }
-            let mut update = json!({
-                "type": "update",
-                "seq": seq,
-                "ts": ts_ns,
-                "command": cmd.kind.name(),
-                "events": mine,
-            });
-            if cmd.account == link.account || link.operator {
-                update["account"] = cmd.account.into();
-                update["request_id"] = cmd.request_id.into();
-            }
-            if !link.operator {
-                hide_counterparty(&mut update, link.account);
-            }
-            link.send(update.to_string(), &self.telemetry);
         }
     }
 }

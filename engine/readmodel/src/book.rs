@@ -126,9 +126,41 @@ pub fn checksum(names: &Registry, symbol: SymbolId, bids: &[Level], asks: &[Leve
 
 /// The checksum of `symbol`'s book in `state`.
 pub fn book_checksum(state: &State, names: &Registry, symbol: SymbolId) -> u32 {
-    let bids = top(state, symbol, Side::Buy, CHECKSUM_LEVELS);
-    let asks = top(state, symbol, Side::Sell, CHECKSUM_LEVELS);
-    checksum(names, symbol, &bids, &asks)
+    book_checksum_with(state, names, symbol, &mut String::new())
+}
+
+/// [`book_checksum`] with a buffer the caller keeps: no allocation once it
+/// has grown. A price or quantity printed at its unit's scale, with the `.`
+/// and leading zeros removed, is the decimal integer `mantissa × count` (or
+/// nothing for zero), so the digits are written straight from integers.
+pub fn book_checksum_with(
+    state: &State,
+    names: &Registry,
+    symbol: SymbolId,
+    buf: &mut String,
+) -> u32 {
+    buf.clear();
+    let Some(spec) = names.symbol_spec(symbol) else {
+        return checksum(names, symbol, &[], &[]);
+    };
+    for side in [Side::Sell, Side::Buy] {
+        for r in state.levels_best_first(symbol, side).take(CHECKSUM_LEVELS) {
+            if let Some(l) = state.level(r.level) {
+                push_units(buf, spec.tick_size, l.price);
+                push_units(buf, spec.lot_size, l.total_qty);
+            }
+        }
+    }
+    crc32fast::hash(buf.as_bytes())
+}
+
+/// The checksum digits of `count` units of `unit`.
+fn push_units(buf: &mut String, unit: keel_engine::model::Fixed, count: u64) {
+    use std::fmt::Write as _;
+    let value = u128::from(unit.mantissa) * u128::from(count);
+    if value != 0 {
+        let _ = write!(buf, "{value}");
+    }
 }
 
 /// A client's copy of a book, kept from a snapshot and deltas: what a
@@ -269,6 +301,28 @@ mod tests {
             crc32fast::hash(text.as_bytes())
         );
         assert_eq!(checksum(&names, 0, &[], &[]), 0);
+        // The integer path gives the same digits as the printed strings.
+        let mut buf = String::new();
+        for (tick, lot) in [
+            (Fixed::new(1, 2), Fixed::new(1, 4)),
+            (Fixed::new(5, 1), Fixed::new(25, 3)),
+            (Fixed::new(1, 0), Fixed::new(1, 8)),
+        ] {
+            let spec = SymbolSpec {
+                tick_size: tick,
+                lot_size: lot,
+                ..*names.symbol_spec(0).unwrap()
+            };
+            let mut n = Registry::default();
+            n.learn(&keel_engine::model::Event::SymbolAdded { symbol: 0, spec });
+            for count in [0u64, 1, 7, 10, 100, 3_000_050, u64::MAX / 7, u64::MAX] {
+                buf.clear();
+                push_units(&mut buf, tick, count);
+                let mut want = String::new();
+                push_digits(&mut want, &n.format_price(0, count));
+                assert_eq!(buf, want, "tick {tick} count {count}");
+            }
+        }
         // zlib's crc32 of "123456789", the standard check value.
         assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
     }

@@ -159,9 +159,14 @@ pub struct ReadModels {
     seq: u64,
     keep: Keep,
     symbols: Vec<SymbolModels>,
-    /// Levels touched by the record being applied: (symbol, side, price).
-    touched: Vec<(SymbolId, Side, u64)>,
+    /// Levels touched by the record being applied, with their totals
+    /// before it (reused: no allocation per record once grown).
+    before: Vec<LevelBefore>,
+    /// Symbols whose book the record touched (reused).
+    symbols_touched: Vec<SymbolId>,
     accounts: Vec<AccountId>,
+    /// Checksum text buffer (reused).
+    checksum_buf: String,
 }
 
 /// A record's events could not be applied: the records are not the
@@ -208,8 +213,10 @@ impl ReadModels {
             seq,
             keep,
             symbols,
-            touched: Vec::new(),
+            before: Vec::new(),
+            symbols_touched: Vec::new(),
             accounts: Vec::new(),
+            checksum_buf: String::new(),
         }
     }
 
@@ -243,17 +250,17 @@ impl ReadModels {
                 got: seq,
             });
         }
-        self.touched.clear();
+        self.before.clear();
         self.accounts.clear();
         if cmd.request_id != 0 || cmd.kind.is_continuation() {
             self.account_touched(cmd.account);
         }
         // Levels before: recorded as each event is met, before applying it.
-        let mut before: Vec<LevelBefore> = Vec::new();
         for event in events {
-            for key in self.levels_of(event) {
-                if !before.iter().any(|(k, _)| *k == key) {
-                    before.push((key, self.state.level_at(key.0, key.1, key.2)));
+            for key in self.levels_of(event).into_iter().flatten() {
+                if !self.before.iter().any(|(k, _)| *k == key) {
+                    let was = self.state.level_at(key.0, key.1, key.2);
+                    self.before.push((key, was));
                 }
             }
             keel_engine::apply(&mut self.state, event)
@@ -268,7 +275,9 @@ impl ReadModels {
                 ..SymbolModels::default()
             });
         }
+        let before = std::mem::take(&mut self.before);
         self.deltas(seq, ts_ns, &before, out);
+        self.before = before;
         for &account in &self.accounts {
             out.push(FeedUpdate::Account { account, seq });
         }
@@ -282,17 +291,17 @@ impl ReadModels {
     }
 
     /// The levels `event` may change, read from the replica before it applies.
-    fn levels_of(&self, event: &Event) -> Vec<(SymbolId, Side, u64)> {
+    fn levels_of(&self, event: &Event) -> [Option<(SymbolId, Side, u64)>; 2] {
         let resting = |order: OrderId| self.state.order(order).map(|o| (o.symbol, o.side, o.price));
         match *event {
-            Event::OrderRested { order } => resting(order).into_iter().collect(),
-            Event::TradeExecuted(t) => resting(t.maker_order).into_iter().collect(),
-            Event::OrderCancelled { order, .. } => resting(order).into_iter().collect(),
-            Event::OrderAmended { order, price, .. } => resting(order)
-                .into_iter()
-                .flat_map(|(s, side, old)| [(s, side, old), (s, side, price)])
-                .collect(),
-            _ => Vec::new(),
+            Event::OrderRested { order } => [resting(order), None],
+            Event::TradeExecuted(t) => [resting(t.maker_order), None],
+            Event::OrderCancelled { order, .. } => [resting(order), None],
+            Event::OrderAmended { order, price, .. } => {
+                let old = resting(order);
+                [old, old.map(|(s, side, _)| (s, side, price))]
+            }
+            _ => [None, None],
         }
     }
 
@@ -340,10 +349,12 @@ impl ReadModels {
 
     /// Depth deltas and BBO changes for the levels the record touched.
     fn deltas(&mut self, seq: u64, ts_ns: u64, before: &[LevelBefore], out: &mut Vec<FeedUpdate>) {
-        let mut symbols: Vec<SymbolId> = before.iter().map(|((s, _, _), _)| *s).collect();
+        let mut symbols = std::mem::take(&mut self.symbols_touched);
+        symbols.clear();
+        symbols.extend(before.iter().map(|((s, _, _), _)| *s));
         symbols.sort_unstable();
         symbols.dedup();
-        for symbol in symbols {
+        for &symbol in &symbols {
             let mut changes: Vec<LevelChange> = before
                 .iter()
                 .filter(|((s, _, _), _)| *s == symbol)
@@ -373,7 +384,12 @@ impl ReadModels {
                 prev_update,
                 ts_ns,
                 changes,
-                checksum: book::book_checksum(&self.state, &self.names, symbol),
+                checksum: book::book_checksum_with(
+                    &self.state,
+                    &self.names,
+                    symbol,
+                    &mut self.checksum_buf,
+                ),
             }));
             let bbo = bbo_of(&self.state, symbol);
             if bbo != m.bbo {
@@ -386,6 +402,7 @@ impl ReadModels {
                 }));
             }
         }
+        self.symbols_touched = symbols;
     }
 
     /// The book of `symbol` now, `depth` levels per side (`None` for an

@@ -122,6 +122,47 @@ impl OutputWriter {
         }
         o.raw(b"]}\n");
     }
+
+    /// A gateway `update` message (no line ending): `{"type":"update",
+    /// "seq","ts","command","events"}` with the events `keep` selects, then
+    /// `"account"` and `"request_id"` if `with_account`. `None` if `keep`
+    /// selects no event. Trades follow the viewer rule.
+    pub fn update_line(
+        &mut self,
+        r: &Registry,
+        seq: u64,
+        ts_ns: u64,
+        cmd: &Command,
+        events: &[Event],
+        keep: impl Fn(&Event) -> bool,
+        with_account: bool,
+    ) -> Option<&[u8]> {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        let mut o = Out(&mut line);
+        o.raw(b"{\"type\":\"update\"");
+        o.uint(key!("seq"), seq);
+        o.uint(key!("ts"), ts_ns);
+        o.text(key!("command"), cmd.kind.name());
+        o.raw(key!("events"));
+        o.raw(b"[");
+        let mut written = 0;
+        for event in events.iter().filter(|e| keep(e)) {
+            if written > 0 {
+                o.raw(b",");
+            }
+            write_event(&mut o, &mut self.scratch, r, event, self.viewer);
+            written += 1;
+        }
+        o.raw(b"]");
+        if with_account {
+            o.uint(key!("account"), cmd.account);
+            o.uint(key!("request_id"), cmd.request_id);
+        }
+        o.raw(b"}");
+        self.line = line;
+        (written > 0).then_some(&self.line[..])
+    }
 }
 
 /// The buffer a line is appended to.
@@ -607,6 +648,35 @@ mod tests {
             let want = format!("{want}\n");
             let got = writer.output_line(&names, seq, ts, &cmd, &events);
             prop_assert_eq!(std::str::from_utf8(got).expect("utf-8"), want.as_str());
+        }
+    }
+
+    proptest! {
+        /// An update line is the value the gateway used to build: the kept
+        /// events, then the command's account and request id if asked.
+        #[test]
+        fn an_update_line_is_the_value_builder_s(
+            events in prop::collection::vec(any_event(), 0..6), seq in any_u64(), ts in any_u64(),
+            account in 0u32..4, viewer in 0u32..4, with_account in any::<bool>(), odd in any::<bool>(),
+        ) {
+            let names = registry();
+            let cmd = Command::new(account, 9, CommandKind::CancelAll { symbol: None });
+            let keep = |e: &Event| !odd || matches!(e, Event::TradeExecuted(_) | Event::Accepted { .. });
+            let kept: Vec<serde_json::Value> = events.iter().filter(|e| keep(e)).map(|e| crate::event_json(&names, e)).collect();
+            let mut writer = OutputWriter::default();
+            writer.set_viewer(Some(viewer));
+            let got = writer.update_line(&names, seq, ts, &cmd, &events, keep, with_account);
+            if kept.is_empty() {
+                prop_assert!(got.is_none());
+            } else {
+                let mut want = serde_json::json!({"type": "update", "seq": seq, "ts": ts, "command": cmd.kind.name(), "events": kept});
+                if with_account {
+                    want["account"] = cmd.account.into();
+                    want["request_id"] = cmd.request_id.into();
+                }
+                crate::json_out::hide_counterparty(&mut want, viewer);
+                prop_assert_eq!(std::str::from_utf8(got.unwrap()).unwrap(), want.to_string());
+            }
         }
     }
 
