@@ -189,42 +189,60 @@ impl Replayer {
 
     /// Applies records up to `to` (inclusive; `None`: to the end), calling
     /// `f` after each with the record, its events and the state after it.
+    ///
+    /// Records are read, checked and decoded on a second thread
+    /// ([`read_ahead`]) and handed over in batches, so this thread only
+    /// applies; errors arrive in sequence order, after every record before
+    /// them, so what is applied and reported is what reading one record at a
+    /// time would give. The read-ahead never reads past `to`.
     pub fn advance(
         &mut self,
         to: Option<u64>,
         progress: &mut Progress,
         mut f: impl FnMut(&Rec, &[Event], &State) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
-        while to.is_none_or(|t| self.last_seq < t) {
-            let Some(rec) = self.records.next_record()? else {
-                break;
-            };
-            if let Err(why) = apply_all(&mut self.state, &self.records.events) {
-                let Some(snap) = self.snapshot_seq else {
-                    return Err(Failure::check(format!("record {}: {why}", rec.seq)));
-                };
-                // The snapshot does not match the journal after all: rebuild
-                // this point from an older snapshot (or genesis) and go on,
-                // as the engine does at start-up.
-                eprintln!(
-                    "replay: skipped snapshot at sequence {snap}: record {} {why}; falling back to an older snapshot or genesis",
-                    rec.seq
-                );
-                let mut older = Replayer::from_snapshot(&self.dir, self.limits, Some(snap - 1))?;
-                let mut quiet = Progress::new("rebuild", None);
-                older.advance_to(Some(rec.seq - 1), &mut quiet)?;
-                self.state = older.state;
-                self.snapshot_seq = older.snapshot_seq;
-                apply_all(&mut self.state, &self.records.events)
-                    .map_err(|why| Failure::check(format!("record {}: {why}", rec.seq)))?;
-            }
-            self.last_seq = rec.seq;
-            self.last_ts = rec.ts;
-            self.applied += 1;
-            progress.tick(self.applied);
-            f(&rec, &self.records.events, &self.state)?;
+        if to.is_some_and(|t| self.last_seq >= t) {
+            return Ok(());
         }
-        Ok(())
+        let Replayer {
+            state,
+            records,
+            last_seq,
+            last_ts,
+            snapshot_seq,
+            applied,
+            dir,
+            limits,
+        } = self;
+        read_ahead(records, to, false, |batch| {
+            for (rec, events) in batch.iter() {
+                if let Err(why) = apply_all(state, events) {
+                    let Some(snap) = *snapshot_seq else {
+                        return Err(Failure::check(format!("record {}: {why}", rec.seq)));
+                    };
+                    // The snapshot does not match the journal after all: rebuild
+                    // this point from an older snapshot (or genesis) and go on,
+                    // as the engine does at start-up.
+                    eprintln!(
+                        "replay: skipped snapshot at sequence {snap}: record {} {why}; falling back to an older snapshot or genesis",
+                        rec.seq
+                    );
+                    let mut older = Replayer::from_snapshot(dir, *limits, Some(snap - 1))?;
+                    let mut quiet = Progress::new("rebuild", None);
+                    older.advance_to(Some(rec.seq - 1), &mut quiet)?;
+                    *state = older.state;
+                    *snapshot_seq = older.snapshot_seq;
+                    apply_all(state, events)
+                        .map_err(|why| Failure::check(format!("record {}: {why}", rec.seq)))?;
+                }
+                *last_seq = rec.seq;
+                *last_ts = rec.ts;
+                *applied += 1;
+                progress.tick(*applied);
+                f(rec, events, state)?;
+            }
+            Ok(())
+        })
     }
 
     /// Applies everything up to `to`, failing if the journal ends before it.
@@ -245,6 +263,174 @@ impl Replayer {
     pub fn applied(&self) -> u64 {
         self.applied
     }
+}
+
+/// Records handed from the read-ahead thread to the applying one at a time.
+pub const BATCH: usize = 1024;
+
+/// Batches in flight between the two threads (besides the one being filled
+/// and the one being applied).
+const IN_FLIGHT: usize = 4;
+
+/// A batch of decoded records. Its buffers (one event vector per record) are
+/// reused from batch to batch, so steady state allocates nothing.
+pub struct Batch {
+    recs: Vec<Rec>,
+    events: Vec<Vec<Event>>,
+    /// With re-encoding (see [`read_ahead`]): per record, `None` if its
+    /// journaled events re-encode to its payload byte for byte, else the
+    /// re-encoded length, the payload length and the first differing byte.
+    encoding: Vec<Option<(usize, usize, usize)>>,
+    /// Why reading stopped after these records (the stream ends there).
+    error: Option<Failure>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            recs: Vec::with_capacity(BATCH),
+            events: Vec::with_capacity(BATCH),
+            encoding: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The records and their journaled events.
+    pub fn iter(&self) -> impl Iterator<Item = (&Rec, &[Event])> {
+        self.recs.iter().zip(self.events.iter().map(Vec::as_slice))
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Record `i` and its journaled events.
+    pub fn get(&self, i: usize) -> (&Rec, &[Event]) {
+        (&self.recs[i], &self.events[i])
+    }
+
+    /// Record `i`'s re-encoding check (only with re-encoding asked for).
+    pub fn encoding(&self, i: usize) -> Option<(usize, usize, usize)> {
+        self.encoding.get(i).copied().flatten()
+    }
+}
+
+/// Reads `records` up to `to` (inclusive; `None`: the end) on a second
+/// thread, which checks (CRCs, sequences, as [`Records::next_record`]) and
+/// decodes them, handing them to `apply` here in batches of [`BATCH`]
+/// through a bounded channel. With `reencode`, the read-ahead thread also
+/// re-encodes each record's journaled events and compares the bytes with
+/// its payload ([`Batch::encoding`]). A read error is returned after every
+/// record before it was given to `apply`; an error from `apply` stops
+/// everything (the read-ahead thread stops at its next batch).
+pub fn read_ahead(
+    records: &mut Records,
+    to: Option<u64>,
+    reencode: bool,
+    mut apply: impl FnMut(&Batch) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT + 2);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut bytes = Vec::new();
+            let mut last = None;
+            loop {
+                let mut batch = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
+                let more = fill(records, to, reencode, &mut bytes, &mut last, &mut batch);
+                if full_tx.send(batch).is_err() || !more {
+                    return;
+                }
+            }
+        });
+        let result = (|| {
+            for batch in &full_rx {
+                apply(&batch)?;
+                if let Some(e) = batch.error {
+                    return Err(e);
+                }
+                let mut batch = batch;
+                batch.error = None;
+                let _ = free_tx.try_send(batch);
+            }
+            Ok(())
+        })();
+        // Dropping the receiver stops the read-ahead thread if it is still
+        // reading (an error here); the scope then waits for it.
+        drop(full_rx);
+        result
+    })
+}
+
+/// Fills `batch` with up to [`BATCH`] records; false when reading is over
+/// (the end, `to`, or an error kept in the batch).
+fn fill(
+    records: &mut Records,
+    to: Option<u64>,
+    reencode: bool,
+    bytes: &mut Vec<u8>,
+    last: &mut Option<u64>,
+    batch: &mut Batch,
+) -> bool {
+    batch.recs.clear();
+    batch.encoding.clear();
+    batch.error = None;
+    while batch.recs.len() < BATCH {
+        if last.zip(to).is_some_and(|(l, t)| l >= t) {
+            return false;
+        }
+        let i = batch.recs.len();
+        if batch.events.len() == i {
+            batch.events.push(Vec::with_capacity(16));
+        }
+        let r = match records.reader.try_next_ref() {
+            Ok(Some(r)) => r,
+            Ok(None) => return false,
+            Err(e) => {
+                batch.error = Some(Failure::read(&records.dir, e));
+                return false;
+            }
+        };
+        if r.seq != records.expected {
+            batch.error = Some(Failure::check(format!(
+                "journal reader returned sequence {} where {} was expected",
+                r.seq, records.expected
+            )));
+            return false;
+        }
+        records.expected += 1;
+        let events = &mut batch.events[i];
+        let (ts, command) = match record::decode_into(r.payload, events) {
+            Ok(x) => x,
+            Err(e) => {
+                batch.error = Some(Failure::check(format!("record {}: {e}", r.seq)));
+                return false;
+            }
+        };
+        if reencode {
+            record::encode_to_vec(bytes, ts, &command, events);
+            let check = (bytes.as_slice() != r.payload).then(|| {
+                let at = bytes
+                    .iter()
+                    .zip(r.payload)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(bytes.len().min(r.payload.len()));
+                (bytes.len(), r.payload.len(), at)
+            });
+            batch.encoding.push(check);
+        }
+        *last = Some(r.seq);
+        batch.recs.push(Rec {
+            seq: r.seq,
+            ts,
+            command,
+        });
+    }
+    true
 }
 
 /// Applies one record's events; the error says which event did not apply.
