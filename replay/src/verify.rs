@@ -149,7 +149,7 @@ pub fn verify(
     records.keep_payloads(true);
     // The journal check just verified every CRC up to its last commit.
     records.crc_checked_through(report.last_committed.map_or(0, |c| c.0));
-    let mut state = State::new(limits);
+    let mut state = crate::source::new_state(limits);
     let mut got: Vec<Event> = Vec::with_capacity(256);
     let mut bytes: Vec<u8> = Vec::with_capacity(4096);
     let mut progress = Progress::new("verify", Some(report.records));
@@ -235,7 +235,7 @@ pub fn verify(
 /// replay rebuilds; never re-decided).
 fn journaled_state(dir: &std::path::Path, limits: Limits, seq: u64) -> Result<State, Failure> {
     let mut records = Records::open(dir, 1)?;
-    let mut state = State::new(limits);
+    let mut state = crate::source::new_state(limits);
     while let Some(rec) = records.next_record()? {
         for e in records.events() {
             keel_engine::apply(&mut state, e).map_err(|err| {
