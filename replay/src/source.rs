@@ -2,6 +2,7 @@
 //! rebuilding the state by applying journaled events (never re-deciding).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use keel_engine::model::{Command, Event};
 use keel_engine::record;
@@ -282,7 +283,9 @@ pub const BATCH: usize = 1024;
 /// and the one being applied).
 const IN_FLIGHT: usize = 4;
 
-/// A batch of decoded records. Its buffers (one event vector per record) are
+/// A batch of records, decoded (on the read-ahead thread) or, while the
+/// applying thread waits for work, copied out raw for it to decode itself
+/// (see [`read_ahead`]). Its buffers (one event vector per record) are
 /// reused from batch to batch, so steady state allocates nothing.
 pub struct Batch {
     recs: Vec<Rec>,
@@ -291,6 +294,10 @@ pub struct Batch {
     /// journaled events re-encode to its payload byte for byte, else the
     /// re-encoded length, the payload length and the first differing byte.
     encoding: Vec<Option<(usize, usize, usize)>>,
+    /// Not yet decoded: the sequences and payloads (`raw[ends[i-1]..ends[i]]`).
+    raw_seqs: Vec<u64>,
+    raw: Vec<u8>,
+    raw_ends: Vec<usize>,
     /// Why reading stopped after these records (the stream ends there).
     error: Option<Failure>,
 }
@@ -301,8 +308,20 @@ impl Batch {
             recs: Vec::with_capacity(BATCH),
             events: Vec::with_capacity(BATCH),
             encoding: Vec::new(),
+            raw_seqs: Vec::new(),
+            raw: Vec::new(),
+            raw_ends: Vec::new(),
             error: None,
         }
+    }
+
+    fn clear(&mut self) {
+        self.recs.clear();
+        self.encoding.clear();
+        self.raw_seqs.clear();
+        self.raw.clear();
+        self.raw_ends.clear();
+        self.error = None;
     }
 
     /// The records and their journaled events.
@@ -327,20 +346,90 @@ impl Batch {
     pub fn encoding(&self, i: usize) -> Option<(usize, usize, usize)> {
         self.encoding.get(i).copied().flatten()
     }
+
+    /// Decodes one record into the batch; on failure, the error that
+    /// reading one record at a time reports.
+    fn decode(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        reencode: bool,
+        bytes: &mut Vec<u8>,
+    ) -> Result<(), Failure> {
+        let i = self.recs.len();
+        if self.events.len() == i {
+            self.events.push(Vec::with_capacity(16));
+        }
+        let events = &mut self.events[i];
+        let (ts, command) = record::decode_into(payload, events)
+            .map_err(|e| Failure::check(format!("record {seq}: {e}")))?;
+        if reencode {
+            record::encode_to_vec(bytes, ts, &command, events);
+            let check = (bytes.as_slice() != payload).then(|| {
+                let at = bytes
+                    .iter()
+                    .zip(payload)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(bytes.len().min(payload.len()));
+                (bytes.len(), payload.len(), at)
+            });
+            self.encoding.push(check);
+        }
+        self.recs.push(Rec { seq, ts, command });
+        Ok(())
+    }
+
+    /// Decodes the raw records (on the applying thread). A record that does
+    /// not decode ends the batch there, its error before any read error
+    /// that came after it.
+    fn decode_raw(&mut self, reencode: bool, bytes: &mut Vec<u8>) {
+        let raw = std::mem::take(&mut self.raw);
+        let seqs = std::mem::take(&mut self.raw_seqs);
+        let mut start = 0;
+        for (i, &seq) in seqs.iter().enumerate() {
+            let end = self.raw_ends[i];
+            if let Err(e) = self.decode(seq, &raw[start..end], reencode, bytes) {
+                self.error = Some(e);
+                break;
+            }
+            start = end;
+        }
+        self.raw = raw;
+        self.raw_seqs = seqs;
+    }
 }
 
 /// Reads `records` up to `to` (inclusive; `None`: the end) on a second
-/// thread, which checks (CRCs, sequences, as [`Records::next_record`]) and
-/// decodes them, handing them to `apply` here in batches of [`BATCH`]
-/// through a bounded channel. With `reencode`, the read-ahead thread also
-/// re-encodes each record's journaled events and compares the bytes with
-/// its payload ([`Batch::encoding`]). A read error is returned after every
-/// record before it was given to `apply`; an error from `apply` stops
-/// everything (the read-ahead thread stops at its next batch).
+/// thread, which checks them (CRCs, sequences, as [`Records::next_record`])
+/// and decodes them, handing them to `apply` here in batches of [`BATCH`]
+/// through a bounded channel. When no decoded batch is waiting (this thread
+/// is ahead), the read-ahead thread hands the next batch over undecoded
+/// (copied out of the map) and this thread decodes it, so that the two
+/// share the work. With `reencode`, each record's journaled events are also
+/// re-encoded and compared byte for byte with its payload
+/// ([`Batch::encoding`]). Errors come in sequence order: a read or decoding
+/// error is returned after every record before it was given to `apply`; an
+/// error from `apply` stops everything (the read-ahead thread stops at its
+/// next batch). Records are given to `apply` in order, each once.
 pub fn read_ahead(
     records: &mut Records,
     to: Option<u64>,
     reencode: bool,
+    apply: impl FnMut(&Batch) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    read_ahead_checked(records, to, reencode, None, apply)
+}
+
+/// [`read_ahead`], where a full scan running beside it (the journal check of
+/// `verify`) stores in `crc_checked` the last sequence whose CRC it
+/// verified, once it has finished (0 until then): from then on the
+/// read-ahead thread skips computing those CRCs again (see
+/// [`Records::crc_checked_through`]).
+pub fn read_ahead_checked(
+    records: &mut Records,
+    to: Option<u64>,
+    reencode: bool,
+    crc_checked: Option<&AtomicU64>,
     mut apply: impl FnMut(&Batch) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
@@ -349,21 +438,35 @@ pub fn read_ahead(
         scope.spawn(move || {
             let mut bytes = Vec::new();
             let mut last = None;
+            let mut crc_done = false;
             loop {
+                if let Some(c) = crc_checked.filter(|_| !crc_done) {
+                    let through = c.load(Ordering::Acquire);
+                    if through > 0 {
+                        records.crc_checked_through(through);
+                        crc_done = true;
+                    }
+                }
                 let mut batch = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
-                let more = fill(records, to, reencode, &mut bytes, &mut last, &mut batch);
+                let raw = full_tx.is_empty();
+                let more = fill(
+                    records, to, reencode, raw, &mut bytes, &mut last, &mut batch,
+                );
                 if full_tx.send(batch).is_err() || !more {
                     return;
                 }
             }
         });
         let result = (|| {
-            for batch in &full_rx {
+            let mut bytes = Vec::new();
+            for mut batch in &full_rx {
+                if !batch.raw_seqs.is_empty() {
+                    batch.decode_raw(reencode, &mut bytes);
+                }
                 apply(&batch)?;
                 if let Some(e) = batch.error {
                     return Err(e);
                 }
-                let mut batch = batch;
                 batch.error = None;
                 let _ = free_tx.try_send(batch);
             }
@@ -376,26 +479,23 @@ pub fn read_ahead(
     })
 }
 
-/// Fills `batch` with up to [`BATCH`] records; false when reading is over
-/// (the end, `to`, or an error kept in the batch).
+/// Fills `batch` with up to [`BATCH`] records, decoded or (`raw`) copied
+/// for the applying thread to decode; false when reading is over (the end,
+/// `to`, or an error kept in the batch).
 fn fill(
     records: &mut Records,
     to: Option<u64>,
     reencode: bool,
+    raw: bool,
     bytes: &mut Vec<u8>,
     last: &mut Option<u64>,
     batch: &mut Batch,
 ) -> bool {
-    batch.recs.clear();
-    batch.encoding.clear();
-    batch.error = None;
-    while batch.recs.len() < BATCH {
+    batch.clear();
+    let mut n = 0;
+    while n < BATCH {
         if last.zip(to).is_some_and(|(l, t)| l >= t) {
             return false;
-        }
-        let i = batch.recs.len();
-        if batch.events.len() == i {
-            batch.events.push(Vec::with_capacity(16));
         }
         let r = match records.reader.try_next_ref() {
             Ok(Some(r)) => r,
@@ -413,32 +513,16 @@ fn fill(
             return false;
         }
         records.expected += 1;
-        let events = &mut batch.events[i];
-        let (ts, command) = match record::decode_into(r.payload, events) {
-            Ok(x) => x,
-            Err(e) => {
-                batch.error = Some(Failure::check(format!("record {}: {e}", r.seq)));
-                return false;
-            }
-        };
-        if reencode {
-            record::encode_to_vec(bytes, ts, &command, events);
-            let check = (bytes.as_slice() != r.payload).then(|| {
-                let at = bytes
-                    .iter()
-                    .zip(r.payload)
-                    .position(|(a, b)| a != b)
-                    .unwrap_or(bytes.len().min(r.payload.len()));
-                (bytes.len(), r.payload.len(), at)
-            });
-            batch.encoding.push(check);
+        if raw {
+            batch.raw.extend_from_slice(r.payload);
+            batch.raw_ends.push(batch.raw.len());
+            batch.raw_seqs.push(r.seq);
+        } else if let Err(e) = batch.decode(r.seq, r.payload, reencode, bytes) {
+            batch.error = Some(e);
+            return false;
         }
         *last = Some(r.seq);
-        batch.recs.push(Rec {
-            seq: r.seq,
-            ts,
-            command,
-        });
+        n += 1;
     }
     true
 }
