@@ -545,3 +545,104 @@ pub fn beyond_end(seq: u64, last: u64) -> Failure {
         "sequence {seq} is beyond the end of the journal (the last committed sequence is {last})"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+    }
+
+    /// A record: sequence, timestamp, command, events, payload.
+    type Read = (u64, u64, Command, Vec<Event>, Vec<u8>);
+
+    /// Every record, its events and its payload, read one at a time.
+    fn one_at_a_time() -> Vec<Read> {
+        let mut records = Records::open(&fixture(), 1).unwrap();
+        records.keep_payloads(true);
+        let mut all = Vec::new();
+        while let Some(r) = records.next_record().unwrap() {
+            let payload = records.payload().to_vec();
+            all.push((r.seq, r.ts, r.command, records.events().to_vec(), payload));
+        }
+        all
+    }
+
+    #[test]
+    fn raw_and_decoded_batches_hold_the_same_records() {
+        let expected = one_at_a_time();
+        assert!(expected.len() > 3);
+        for raw in [false, true] {
+            let mut records = Records::open(&fixture(), 1).unwrap();
+            let (mut bytes, mut last) = (Vec::new(), None);
+            let mut got = Vec::new();
+            loop {
+                let mut batch = Batch::new();
+                let more = fill(
+                    &mut records,
+                    None,
+                    true,
+                    raw,
+                    &mut bytes,
+                    &mut last,
+                    &mut batch,
+                );
+                assert_eq!(batch.raw_seqs.is_empty(), !raw || batch.raw.is_empty());
+                if raw {
+                    assert!(batch.is_empty());
+                    batch.decode_raw(true, &mut bytes);
+                }
+                assert!(batch.error.is_none());
+                for (i, (rec, events)) in batch.iter().enumerate() {
+                    assert_eq!(batch.encoding(i), None, "canonical encoding");
+                    got.push((rec.seq, rec.ts, rec.command, events.to_vec()));
+                }
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(got.len(), expected.len());
+            for (g, (seq, ts, command, ev, _)) in got.iter().zip(&expected) {
+                assert_eq!(g, &(*seq, *ts, *command, ev.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn read_ahead_stops_at_to_and_gives_each_record_once() {
+        let expected = one_at_a_time();
+        let n = expected.len() as u64;
+        for to in [Some(1), Some(n / 2), Some(n), Some(n + 5), None] {
+            let mut records = Records::open(&fixture(), 1).unwrap();
+            let mut seen = Vec::new();
+            read_ahead(&mut records, to, false, |batch| {
+                seen.extend(batch.iter().map(|(r, e)| (r.seq, e.to_vec())));
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<_> = expected
+                .iter()
+                .filter(|r| to.is_none_or(|t| r.0 <= t))
+                .map(|r| (r.0, r.3.clone()))
+                .collect();
+            assert_eq!(seen, want, "to {to:?}");
+            // The reader is left just after `to`: reading goes on from there.
+            let next = records.next_record().unwrap().map(|r| r.seq);
+            let want_next = to.filter(|&t| t < n).map(|t| t + 1);
+            assert_eq!(next, want_next, "to {to:?}");
+        }
+    }
+
+    #[test]
+    fn an_error_from_apply_stops_the_read_ahead() {
+        let mut records = Records::open(&fixture(), 1).unwrap();
+        let mut calls = 0;
+        let r = read_ahead(&mut records, None, false, |_| {
+            calls += 1;
+            Err(Failure::check("stop"))
+        });
+        assert_eq!(r.unwrap_err().message, "stop");
+        assert_eq!(calls, 1);
+    }
+}
