@@ -283,6 +283,11 @@ pub const BATCH: usize = 1024;
 /// and the one being applied).
 const IN_FLIGHT: usize = 4;
 
+/// The read-ahead thread hands a batch over undecoded when at most this
+/// many are queued (the batch it has just sent: the applying thread will be
+/// waiting by the time this one is full).
+const RAW_WHEN_QUEUED: usize = 1;
+
 /// A batch of records, decoded (on the read-ahead thread) or, while the
 /// applying thread waits for work, copied out raw for it to decode itself
 /// (see [`read_ahead`]). Its buffers (one event vector per record) are
@@ -448,7 +453,7 @@ pub fn read_ahead_checked(
                     }
                 }
                 let mut batch = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
-                let raw = full_tx.is_empty();
+                let raw = full_tx.len() <= RAW_WHEN_QUEUED;
                 let more = fill(
                     records, to, reencode, raw, &mut bytes, &mut last, &mut batch,
                 );
