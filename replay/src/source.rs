@@ -2,7 +2,9 @@
 //! rebuilding the state by applying journaled events (never re-deciding).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_channel::TryRecvError;
 
 use keel_engine::model::{Command, Event};
 use keel_engine::record;
@@ -283,11 +285,6 @@ pub const BATCH: usize = 1024;
 /// and the one being applied).
 const IN_FLIGHT: usize = 4;
 
-/// The read-ahead thread hands a batch over undecoded when at most this
-/// many are queued (the batch it has just sent: the applying thread will be
-/// waiting by the time this one is full).
-const RAW_WHEN_QUEUED: usize = 1;
-
 /// A batch of records, decoded (on the read-ahead thread) or, while the
 /// applying thread waits for work, copied out raw for it to decode itself
 /// (see [`read_ahead`]). Its buffers (one event vector per record) are
@@ -407,10 +404,10 @@ impl Batch {
 /// Reads `records` up to `to` (inclusive; `None`: the end) on a second
 /// thread, which checks them (CRCs, sequences, as [`Records::next_record`])
 /// and decodes them, handing them to `apply` here in batches of [`BATCH`]
-/// through a bounded channel. When no decoded batch is waiting (this thread
-/// is ahead), the read-ahead thread hands the next batch over undecoded
-/// (copied out of the map) and this thread decodes it, so that the two
-/// share the work. With `reencode`, each record's journaled events are also
+/// through a bounded channel. When this thread found no batch waiting (the
+/// read-ahead thread is the slower one), the read-ahead thread hands the
+/// next batch over undecoded (copied out of the map) and this thread decodes
+/// it, so that the two share the work. With `reencode`, each record's journaled events are also
 /// re-encoded and compared byte for byte with its payload
 /// ([`Batch::encoding`]). Errors come in sequence order: a read or decoding
 /// error is returned after every record before it was given to `apply`; an
@@ -439,6 +436,11 @@ pub fn read_ahead_checked(
 ) -> Result<(), Failure> {
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Batch>(IN_FLIGHT + 2);
+    // Set by the applying thread when it found no batch waiting: the
+    // read-ahead thread is the slower one, and hands the next batch over
+    // undecoded.
+    let waited = AtomicBool::new(false);
+    let waited = &waited;
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut bytes = Vec::new();
@@ -453,7 +455,7 @@ pub fn read_ahead_checked(
                     }
                 }
                 let mut batch = free_rx.try_recv().unwrap_or_else(|_| Batch::new());
-                let raw = full_tx.len() <= RAW_WHEN_QUEUED;
+                let raw = waited.swap(false, Ordering::Relaxed);
                 let more = fill(
                     records, to, reencode, raw, &mut bytes, &mut last, &mut batch,
                 );
@@ -464,7 +466,18 @@ pub fn read_ahead_checked(
         });
         let result = (|| {
             let mut bytes = Vec::new();
-            for mut batch in &full_rx {
+            loop {
+                let mut batch = match full_rx.try_recv() {
+                    Ok(b) => b,
+                    Err(TryRecvError::Empty) => {
+                        waited.store(true, Ordering::Relaxed);
+                        match full_rx.recv() {
+                            Ok(b) => b,
+                            Err(_) => break,
+                        }
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                };
                 if !batch.raw_seqs.is_empty() {
                     batch.decode_raw(reencode, &mut bytes);
                 }
