@@ -6,7 +6,7 @@
 //! (`--invariants-every`) and at the end.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -130,12 +130,17 @@ pub fn verify(
     let started = Instant::now();
     let total = Arc::new(OnceLock::new());
     let crc_checked = AtomicU64::new(0);
+    let check_failed = AtomicBool::new(false);
     let (checked, audited) = std::thread::scope(|scope| {
         let check = {
             let total = Arc::clone(&total);
-            let crc_checked = &crc_checked;
+            let (crc_checked, check_failed) = (&crc_checked, &check_failed);
             scope.spawn(move || {
                 let report = keel_journal::verify(dir);
+                if report.is_err() {
+                    // What the audit would find is not reported: stop it.
+                    check_failed.store(true, Ordering::Release);
+                }
                 if let Ok(r) = &report {
                     let _ = total.set(r.records);
                     // Every CRC up to the last commit is verified: the
@@ -145,7 +150,14 @@ pub fn verify(
                 (report, started.elapsed().as_secs_f64())
             })
         };
-        let audited = audit(dir, limits, invariants_every, total, &crc_checked);
+        let audited = audit(
+            dir,
+            limits,
+            invariants_every,
+            total,
+            &crc_checked,
+            &check_failed,
+        );
         let checked = check
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -214,13 +226,16 @@ struct Audited {
 /// compares its events with the journaled ones, decoded and (on the
 /// read-ahead thread) byte for byte; invariants every `invariants_every`
 /// records. `total`: the record count, once the journal check has it (for
-/// the progress bar).
+/// the progress bar); `crc_checked`: the last sequence whose CRC it
+/// verified, once it has; `check_failed`: set if it failed (the audit then
+/// stops, as its findings would not be reported).
 fn audit(
     dir: &std::path::Path,
     limits: Limits,
     invariants_every: u64,
     total: Arc<OnceLock<u64>>,
     crc_checked: &AtomicU64,
+    check_failed: &AtomicBool,
 ) -> Result<Audited, Failure> {
     let started = Instant::now();
     let mut records = Records::open(dir, 1)?;
@@ -230,6 +245,9 @@ fn audit(
     let mut n = 0u64;
     let mut rules_changed = Vec::new();
     read_ahead_checked(&mut records, None, true, Some(crc_checked), |batch| {
+        if check_failed.load(Ordering::Acquire) {
+            return Err(Failure::check("the journal check failed"));
+        }
         for i in 0..batch.len() {
             let (rec, expected) = batch.get(i);
             got.clear();
