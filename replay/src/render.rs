@@ -274,3 +274,81 @@ pub fn push_symbol_name(s: &mut String, r: &Registry, symbol: keel_engine::model
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(value: u128, scale: u8) -> String {
+        let mut s = String::new();
+        keel_engine::model::decimal::format_scaled(&mut s, value, scale).unwrap();
+        s
+    }
+
+    #[test]
+    fn push_scaled_edges() {
+        for scale in 0..=38u8 {
+            for value in [
+                0u128,
+                1,
+                9,
+                10,
+                999_999,
+                u64::MAX as u128 - 1,
+                u64::MAX as u128,
+                u64::MAX as u128 + 1,
+                u128::MAX,
+            ] {
+                let mut s = String::from("x");
+                push_scaled(&mut s, value, scale);
+                assert_eq!(
+                    s,
+                    format!("x{}", reference(value, scale)),
+                    "{value} {scale}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn push_scaled_writes_what_format_scaled_writes(value in any::<u128>(), small in any::<u64>(), scale in 0u8..=38) {
+            for v in [value, small as u128] {
+                let mut s = String::new();
+                push_scaled(&mut s, v, scale);
+                prop_assert_eq!(s, reference(v, scale));
+            }
+        }
+    }
+
+    #[test]
+    fn cells_write_the_bytes_table_writes() {
+        let rows = vec![
+            vec!["1".to_string(), "BTC".into(), "".into()],
+            vec!["22".to_string(), "".into(), "0.5".into()],
+            vec!["333333".to_string(), "a b".into(), "x".into()],
+        ];
+        let headers = ["id", "asset", "v"];
+        let mut want = Vec::new();
+        table(&mut want, "  ", &headers, &rows).unwrap();
+        let mut cells = Cells::new();
+        for row in &rows {
+            for c in row {
+                cells.str(c);
+            }
+        }
+        let mut got = Vec::new();
+        cells.write_table(&mut got, "  ", &headers);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+        // No rows: the header line only, as `table` writes it.
+        let mut want = Vec::new();
+        table(&mut want, "  ", &headers, &[]).unwrap();
+        let mut got = Vec::new();
+        Cells::new().write_table(&mut got, "  ", &headers);
+        assert_eq!(got, want);
+    }
+}
