@@ -2,6 +2,7 @@
 //! terminal and the replay has already taken about a second.
 
 use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -13,6 +14,8 @@ pub struct Progress {
     enabled: bool,
     label: &'static str,
     total: Option<u64>,
+    /// The total, once someone else knows it (see [`Progress::with_total_later`]).
+    total_later: Option<Arc<OnceLock<u64>>>,
     start: Instant,
     next_check: u64,
 }
@@ -24,9 +27,18 @@ impl Progress {
             enabled: std::io::stderr().is_terminal(),
             label,
             total,
+            total_later: None,
             start: Instant::now(),
             next_check: CHECK_EVERY,
         }
+    }
+
+    /// A bar whose total is set in `total` by another thread (a bar without
+    /// a total until it is).
+    pub fn with_total_later(label: &'static str, total: Arc<OnceLock<u64>>) -> Progress {
+        let mut p = Progress::new(label, None);
+        p.total_later = Some(total);
+        p
     }
 
     /// `done` records so far. Cheap: looks at the clock every 65,536 records.
@@ -44,6 +56,9 @@ impl Progress {
             return;
         }
         if self.bar.is_none() && self.start.elapsed() > Duration::from_secs(1) {
+            if let Some(t) = self.total_later.as_ref().and_then(|t| t.get()) {
+                self.total = Some(*t);
+            }
             let (bar, template) = match self.total {
                 Some(t) => (
                     ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),

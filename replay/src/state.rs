@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 
 use crate::cli::{Format, StateArgs};
 use crate::progress::Progress;
-use crate::render::table;
+use crate::render::{
+    push_amount, push_asset_name, push_price, push_qty, push_scaled, push_symbol_name, push_uint,
+    Cells,
+};
 use crate::source::Replayer;
 use crate::Failure;
 
@@ -207,34 +210,85 @@ pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fai
         Some(s) => vec![s],
         None => (0..state.symbols().len() as SymbolId).collect(),
     };
-    let digest = state.digest().to_string();
     let w = |e| Failure::output(e);
-    match a.format {
-        Format::Json => {
+    // The digest (a hash over the whole state) is computed on a second
+    // thread while this one formats the rest of the output.
+    let (digest, body) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| state.digest().to_string());
+        let body = match a.format {
+            Format::Json => {
+                let assets = state
+                    .assets()
+                    .iter()
+                    .map(|x| {
+                        json!({
+                            "asset": x.name.as_str(), "scale": x.scale,
+                            "supply": format_scaled(x.supply, x.scale),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                let balances = balance_rows
+                    .iter()
+                    .map(|b| {
+                        json!({
+                            "account": b.account, "asset": r.asset_name(b.asset),
+                            "available": r.format_amount(b.asset, b.available),
+                            "held": r.format_amount(b.asset, b.held),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                let orders = orders_json(state, &r, a.account, symbol);
+                let books = symbols
+                    .iter()
+                    .map(|&s| {
+                        json!({
+                            "symbol": r.symbol_name(s),
+                            "halted": state.symbol(s).is_some_and(|x| x.halted),
+                            "bids": depth_json(state, &r, s, Side::Buy),
+                            "asks": depth_json(state, &r, s, Side::Sell),
+                        })
+                    })
+                    .collect::<Vec<_>>();
+                Body::Json {
+                    assets,
+                    balances,
+                    orders,
+                    books,
+                }
+            }
+            Format::Text => Body::Text(text_body(
+                state,
+                &r,
+                &balance_rows,
+                a.account,
+                symbol,
+                &symbols,
+            )),
+        };
+        let digest = digest
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (digest, body)
+    });
+    match body {
+        Body::Json {
+            assets,
+            balances,
+            orders,
+            books,
+        } => {
             let v = json!({
                 "seq": rp.last_seq,
                 "ts": rp.last_ts,
                 "digest": digest,
-                "assets": state.assets().iter().map(|x| json!({
-                    "asset": x.name.as_str(), "scale": x.scale,
-                    "supply": format_scaled(x.supply, x.scale),
-                })).collect::<Vec<_>>(),
-                "balances": balance_rows.iter().map(|b| json!({
-                    "account": b.account, "asset": r.asset_name(b.asset),
-                    "available": r.format_amount(b.asset, b.available),
-                    "held": r.format_amount(b.asset, b.held),
-                })).collect::<Vec<_>>(),
-                "orders": orders_json(state, &r, a.account, symbol),
-                "books": symbols.iter().map(|&s| json!({
-                    "symbol": r.symbol_name(s),
-                    "halted": state.symbol(s).is_some_and(|x| x.halted),
-                    "bids": depth_json(state, &r, s, Side::Buy),
-                    "asks": depth_json(state, &r, s, Side::Sell),
-                })).collect::<Vec<_>>(),
+                "assets": assets,
+                "balances": balances,
+                "orders": orders,
+                "books": books,
             });
             writeln!(out, "{v}").map_err(w)?;
         }
-        Format::Text => {
+        Body::Text(body) => {
             let snap = rp
                 .snapshot_seq
                 .map_or_else(String::new, |s| format!(" (from the snapshot at {s})"));
@@ -245,86 +299,134 @@ pub fn run(a: &StateArgs, limits: Limits, out: &mut dyn Write) -> Result<(), Fai
             )
             .map_err(w)?;
             writeln!(out, "digest {digest}").map_err(w)?;
-            writeln!(out, "\nassets:").map_err(w)?;
-            let rows: Vec<Vec<String>> = state
-                .assets()
-                .iter()
-                .map(|x| {
-                    vec![
-                        x.name.to_string(),
-                        x.scale.to_string(),
-                        format_scaled(x.supply, x.scale),
-                    ]
-                })
-                .collect();
-            table(out, "  ", &["asset", "scale", "supply"], &rows).map_err(w)?;
-            writeln!(out, "\nbalances:").map_err(w)?;
-            let rows: Vec<Vec<String>> = balance_rows
-                .iter()
-                .map(|b| {
-                    vec![
-                        b.account.to_string(),
-                        r.asset_name(b.asset),
-                        r.format_amount(b.asset, b.available),
-                        r.format_amount(b.asset, b.held),
-                    ]
-                })
-                .collect();
-            table(out, "  ", &["account", "asset", "available", "held"], &rows).map_err(w)?;
-            writeln!(out, "\nopen orders:").map_err(w)?;
-            let keys = [
-                "order",
-                "account",
-                "symbol",
-                "side",
-                "price",
-                "remaining",
-                "reserved",
-                "tif",
-            ];
-            let rows: Vec<Vec<String>> = order_rows(state, &r, a.account, symbol)
-                .into_iter()
-                .map(|o| {
-                    vec![
-                        o.order.to_string(),
-                        o.account.to_string(),
-                        o.symbol,
-                        o.side.to_string(),
-                        o.price,
-                        o.remaining,
-                        o.reserved,
-                        o.tif,
-                    ]
-                })
-                .collect();
-            table(out, "  ", &keys, &rows).map_err(w)?;
-            for s in symbols {
-                let halted = if state.symbol(s).is_some_and(|x| x.halted) {
-                    " (halted)"
-                } else {
-                    ""
-                };
-                writeln!(out, "\nbook {}{halted}:", r.symbol_name(s)).map_err(w)?;
-                let mut rows = Vec::new();
-                for (side, name) in [(Side::Sell, "ask"), (Side::Buy, "bid")] {
-                    let mut levels = state.depth(s, side);
-                    if side == Side::Sell {
-                        levels.reverse(); // asks worst first, so the spread is in the middle
-                    }
-                    for (price, qty, count) in levels {
-                        rows.push(vec![
-                            name.to_string(),
-                            r.format_price(s, price),
-                            r.format_qty(s, qty),
-                            count.to_string(),
-                        ]);
-                    }
-                }
-                table(out, "  ", &["side", "price", "qty", "orders"], &rows).map_err(w)?;
-            }
+            out.write_all(&body).map_err(w)?;
         }
     }
     Ok(())
+}
+
+/// The output, but for its first lines (which need the digest).
+enum Body {
+    Json {
+        assets: Vec<Value>,
+        balances: Vec<Value>,
+        orders: Vec<Value>,
+        books: Vec<Value>,
+    },
+    Text(Vec<u8>),
+}
+
+/// The text output after the digest line: assets, balances, open orders and
+/// books as tables, written without allocating per cell.
+fn text_body(
+    state: &State,
+    r: &Registry,
+    balance_rows: &[BalanceRow],
+    account: Option<AccountId>,
+    symbol: Option<SymbolId>,
+    symbols: &[SymbolId],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut cells = Cells::new();
+    out.extend_from_slice(b"\nassets:\n");
+    for x in state.assets() {
+        cells.str(x.name.as_str());
+        cells.uint(x.scale as u64);
+        push_scaled(cells.buf(), x.supply as u128, x.scale);
+        cells.end();
+    }
+    cells.write_table(&mut out, "  ", &["asset", "scale", "supply"]);
+    out.extend_from_slice(b"\nbalances:\n");
+    let mut cells = Cells::new();
+    for b in balance_rows {
+        cells.uint(b.account as u64);
+        push_asset_name(cells.buf(), r, b.asset);
+        cells.end();
+        push_amount(cells.buf(), r, b.asset, b.available);
+        cells.end();
+        push_amount(cells.buf(), r, b.asset, b.held);
+        cells.end();
+    }
+    cells.write_table(&mut out, "  ", &["account", "asset", "available", "held"]);
+    out.extend_from_slice(b"\nopen orders:\n");
+    let mut cells = Cells::new();
+    for (id, _) in state.accounts() {
+        if account.is_some_and(|a| a != id) {
+            continue;
+        }
+        for o in state.account_orders(id) {
+            if symbol.is_some_and(|s| s != o.symbol) {
+                continue;
+            }
+            let hold_asset = r.symbol_spec(o.symbol).map(|s| match o.side {
+                Side::Buy => s.quote,
+                Side::Sell => s.base,
+            });
+            cells.uint(o.id);
+            cells.uint(o.account as u64);
+            push_symbol_name(cells.buf(), r, o.symbol);
+            cells.end();
+            cells.str(side_name(o.side));
+            push_price(cells.buf(), r, o.symbol, o.price);
+            cells.end();
+            push_qty(cells.buf(), r, o.symbol, o.remaining);
+            cells.end();
+            match hold_asset {
+                Some(asset) => push_amount(cells.buf(), r, asset, o.reserved),
+                None => push_uint(cells.buf(), o.reserved),
+            }
+            cells.end();
+            match o.tif() {
+                TimeInForce::Gtd { expiry_ns } => {
+                    cells.buf().push_str("gtd@");
+                    push_uint(cells.buf(), expiry_ns);
+                    cells.end();
+                }
+                t => cells.str(&tif_name(t)),
+            }
+        }
+    }
+    let keys = [
+        "order",
+        "account",
+        "symbol",
+        "side",
+        "price",
+        "remaining",
+        "reserved",
+        "tif",
+    ];
+    cells.write_table(&mut out, "  ", &keys);
+    for &s in symbols {
+        let halted = if state.symbol(s).is_some_and(|x| x.halted) {
+            " (halted)"
+        } else {
+            ""
+        };
+        out.extend_from_slice(b"\nbook ");
+        let mut name = String::new();
+        push_symbol_name(&mut name, r, s);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(halted.as_bytes());
+        out.extend_from_slice(b":\n");
+        let mut cells = Cells::new();
+        for (side, name) in [(Side::Sell, "ask"), (Side::Buy, "bid")] {
+            let mut levels = state.depth(s, side);
+            if side == Side::Sell {
+                levels.reverse(); // asks worst first, so the spread is in the middle
+            }
+            for (price, qty, count) in levels {
+                cells.str(name);
+                push_price(cells.buf(), r, s, price);
+                cells.end();
+                push_qty(cells.buf(), r, s, qty);
+                cells.end();
+                cells.uint(count as u64);
+            }
+        }
+        cells.write_table(&mut out, "  ", &["side", "price", "qty", "orders"]);
+    }
+    out
 }
 
 pub fn format_scaled(v: u64, scale: u8) -> String {
