@@ -80,10 +80,11 @@ struct Args {
     /// Skip the echo floor.
     #[arg(long)]
     no_echo: bool,
-    /// Set TCP_NODELAY on the echo server's sockets (the gateway, like
-    /// `axum::serve` by default, does not: the echo matches it unless told).
+    /// Leave Nagle's algorithm on for the echo server's sockets. By default
+    /// the echo sets TCP_NODELAY, as the gateway's accept loop does, so both
+    /// run under the same conditions.
     #[arg(long)]
-    echo_nodelay: bool,
+    echo_delay: bool,
     /// Seed of the command mix.
     #[arg(long, default_value_t = 13)]
     seed: u64,
@@ -1344,7 +1345,7 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
     let server = Server::start(&config, gateway_config).map_err(|e| e.to_string())?;
     let gateway_url = format!("ws://{}/v1/ws", server.local_addr());
     let pad_to = Arc::new(AtomicU64::new(0));
-    let (echo_rt, echo_addr) = start_echo(pad_to.clone(), args.echo_nodelay);
+    let (echo_rt, echo_addr) = start_echo(pad_to.clone(), !args.echo_delay);
     let echo_url = format!("ws://{echo_addr}/echo");
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     println!("load average at start: {}", loadavg());
