@@ -23,6 +23,7 @@ pub mod config;
 mod hub;
 pub mod keys;
 mod market;
+mod metrics;
 pub mod protocol;
 mod server;
 mod session;

@@ -87,13 +87,14 @@ impl KeyStore {
 struct App {
     hub: Arc<Hub>,
     keys: Arc<KeyStore>,
+    engine: Arc<Mutex<Option<Engine>>>,
 }
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     hub: Arc<Hub>,
-    engine: Option<Engine>,
+    engine: Arc<Mutex<Option<Engine>>>,
     report: StartReport,
     stop: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -120,10 +121,14 @@ impl Server {
             state: Mutex::new((None, Arc::new(Keys::load(&gateway.keys_file)?))),
         });
         keys.current();
-        let engine = Engine::start(config)?;
-        let report = engine.start_report().clone();
-        let subscription = engine.subscribe()?;
-        let feed = engine.subscribe()?;
+        let engine = Arc::new(Mutex::new(Some(Engine::start(config)?)));
+        let guard = lock(&engine);
+        let Some(started) = guard.as_ref() else {
+            return Err(ServeError::Engine(keel_engine::EngineError::NotRunning));
+        };
+        let report = started.start_report().clone();
+        let subscription = started.subscribe()?;
+        let feed = started.subscribe()?;
         let recovered = report.journal.last_sequence.unwrap_or(0);
         let market = Market::rebuild(
             &report.journal_dir,
@@ -141,10 +146,11 @@ impl Server {
         .map_err(ServeError::Market)?;
         let hub = Arc::new(Hub::new(
             gateway.clone(),
-            engine.sender(),
-            engine.registry()?,
+            started.sender(),
+            started.registry()?,
             Arc::new(market),
         ));
+        drop(guard);
         learn_outcomes(&hub, &report);
         let feed_hub = hub.clone();
         let feed_thread = std::thread::Builder::new()
@@ -182,16 +188,18 @@ impl Server {
             .route("/v1/trades", get(http_trades))
             .route("/v1/candles", get(http_candles))
             .route("/v1/stats", get(stats))
+            .route("/metrics", get(metrics))
             .with_state(App {
                 hub: hub.clone(),
                 keys,
+                engine: engine.clone(),
             });
         let (stop, stopped) = oneshot::channel::<()>();
         let served = runtime.spawn(accept_loop(listener, app, hub.clone(), stopped));
         Ok(Server {
             addr,
             hub,
-            engine: Some(engine),
+            engine,
             report,
             stop: Some(stop),
             runtime: Some(runtime),
@@ -209,6 +217,14 @@ impl Server {
     /// What engine start-up found.
     pub fn start_report(&self) -> &StartReport {
         &self.report
+    }
+
+    /// The engine's telemetry now (what `GET /metrics` shows of it).
+    pub fn engine_stats(&self) -> Result<keel_engine::Stats, ServeError> {
+        match lock(&self.engine).as_ref() {
+            Some(e) => Ok(e.stats()?),
+            None => Err(ServeError::Engine(keel_engine::EngineError::NotRunning)),
+        }
     }
 
     /// The gateway's counters, as `GET /v1/stats` shows them.
@@ -257,8 +273,7 @@ impl Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let engine = self
-            .engine
+        let engine = lock(&self.engine)
             .take()
             .ok_or(keel_engine::EngineError::NotRunning)?;
         let exit = engine.shutdown();
@@ -296,7 +311,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.engine.is_some() {
+        if lock(&self.engine).is_some() {
             let _ = self.stop_all();
         }
     }
@@ -673,5 +688,23 @@ async fn http_candles(
     match app.hub.market.http_snapshot(Channel::Candles(symbol, i), 1) {
         Some(v) => json_response(v),
         None => refuse(StatusCode::NOT_FOUND, "no candles"),
+    }
+}
+
+/// `GET /metrics`: the engine's telemetry and the gateway's counters in the
+/// Prometheus text format (`crate::metrics`).
+async fn metrics(State(app): State<App>) -> Response {
+    let engine = app.engine.clone();
+    let stats = tokio::task::spawn_blocking(move || lock(&engine).as_ref().map(|e| e.stats()))
+        .await
+        .ok()
+        .flatten();
+    match stats {
+        Some(Ok(stats)) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            crate::metrics::render(&stats, &app.hub),
+        )
+            .into_response(),
+        _ => refuse(StatusCode::SERVICE_UNAVAILABLE, "the engine is not running"),
     }
 }

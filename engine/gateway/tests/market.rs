@@ -451,3 +451,139 @@ fn an_account_view_follows_the_account_and_a_restart_keeps_the_numbering() {
     });
     server.shutdown().unwrap();
 }
+
+/// Checks the Prometheus text format (0.0.4) line by line: `# HELP` and
+/// `# TYPE` before a family's samples, one TYPE per family, sample names of
+/// the family (with `_sum`/`_count` for summaries), well-formed labels,
+/// numeric values. Returns the samples by their name and labels.
+fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
+    let mut types: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(name_ok(name), "{line}");
+            assert!(
+                ["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind),
+                "{line}"
+            );
+            assert!(
+                types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "one TYPE per family: {line}"
+            );
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').expect("HELP name text");
+            assert!(name_ok(name) && !help.is_empty(), "{line}");
+            continue;
+        }
+        assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+        let (series, value) = line.rsplit_once(' ').expect("sample value");
+        let v: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        let name = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels.strip_suffix('}').expect("closing brace");
+                for pair in labels.split(',') {
+                    let (k, v) = pair.split_once('=').expect("label=value");
+                    assert!(
+                        name_ok(k) && v.starts_with('"') && v.ends_with('"'),
+                        "{line}"
+                    );
+                }
+                name
+            }
+            None => series,
+        };
+        let family = types
+            .keys()
+            .find(|f| {
+                name == f.as_str()
+                    || (types[*f] == "summary"
+                        && (name == format!("{f}_sum") || name == format!("{f}_count")))
+            })
+            .unwrap_or_else(|| panic!("a TYPE before {line}"));
+        assert!(!family.is_empty());
+        samples.insert(series.to_owned(), v);
+    }
+    samples
+}
+
+#[test]
+fn metrics_are_valid_prometheus_text_and_equal_the_engine_s_stats() {
+    let t = TestServer::start(|_| {});
+    let url = t.url();
+    let addr = t.server.as_ref().unwrap().local_addr();
+    let runtime = rt();
+    let _sessions = runtime.block_on(async {
+        let (mut alice, mut bob) = open_and_fund(&url, &t).await;
+        for (i, (ws, side)) in [(&mut alice, "buy"), (&mut bob, "sell")].into_iter().enumerate() {
+            let a = call(
+                ws,
+                json!({"type":"place_order","request_id":3,"symbol":"BTC-USD","side":side,"order_type":"limit","price":"100.00","qty":"0.0100","tif":"gtc"}),
+                &format!("p{i}"),
+            )
+            .await;
+            assert_eq!(a["type"], "answer");
+        }
+        // One rejection, one gateway refusal, one bad key.
+        let r = call(&mut alice, json!({"type":"cancel_order","request_id":4,"order":999}), "r").await;
+        assert_eq!(event_types(&r), ["rejected"]);
+        let e = call(&mut alice, json!({"type":"deposit","request_id":5,"asset":"USD","amount":"1"}), "e").await;
+        assert_eq!(e["code"], "not_operator");
+        assert_eq!(connect(&url, Some("bad")).await.err(), Some(401));
+        let mut md = market_session(&url).await;
+        call(&mut md, json!({"type":"subscribe","channel":"book","symbol":"BTC-USD"}), "b").await;
+        // Kept open while the metrics are read.
+        (alice, bob, md)
+    });
+    let (status, body) = http_get(addr, "/metrics");
+    assert_eq!(status, 200);
+    let m = parse_prometheus(&body);
+    let stats = t.server.as_ref().unwrap().engine_stats().unwrap();
+    assert_eq!(m["keel_commands_total"], stats.commands as f64);
+    assert_eq!(m["keel_trades_total"], stats.trades as f64);
+    assert_eq!(stats.trades, 1);
+    assert_eq!(m["keel_rejected_total"], stats.rejected as f64);
+    assert_eq!(m["keel_rejections_total{reason=\"unknown_order\"}"], 1.0);
+    assert_eq!(m["keel_last_sequence"], stats.last_seq as f64);
+    assert_eq!(m["keel_journal_bytes_total"], stats.bytes_journaled as f64);
+    assert_eq!(
+        m["keel_end_to_end_seconds_count"],
+        stats.end_to_end_ns.len() as f64
+    );
+    assert_eq!(m["keel_gateway_unauthorized_total"], 1.0);
+    assert_eq!(m["keel_gateway_errors_total{code=\"not_operator\"}"], 1.0);
+    assert_eq!(m["keel_market_subscribers{channel=\"book\"}"], 1.0);
+    assert_eq!(
+        m["keel_gateway_sessions_open"], 3.0,
+        "alice, bob and the market session (the operator's closed)"
+    );
+    // promtool checks it too where Debian's prometheus package put it.
+    if let Ok(out) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
