@@ -189,6 +189,7 @@ impl Server {
             .route("/v1/candles", get(http_candles))
             .route("/v1/stats", get(stats))
             .route("/metrics", get(metrics))
+            .route("/", get(index))
             .with_state(App {
                 hub: hub.clone(),
                 keys,
@@ -707,4 +708,13 @@ async fn metrics(State(app): State<App>) -> Response {
             .into_response(),
         _ => refuse(StatusCode::SERVICE_UNAVAILABLE, "the engine is not running"),
     }
+}
+
+/// `GET /`: the live market page (`engine/gateway/web/index.html`, built in).
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("../web/index.html"),
+    )
+        .into_response()
 }
