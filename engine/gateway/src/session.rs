@@ -510,6 +510,21 @@ async fn close_with(sink: &mut Sink, reason: CloseReason) {
     .await;
 }
 
+/// After the server's close frame: reads and drops what the client still
+/// sends, until its close, the end of the stream or half a second, so that
+/// closing the socket with unread data (a TCP reset) does not destroy the
+/// `closing` message on its way to the client.
+async fn linger(stream: &mut SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 fn stream_error_reason(e: &axum::Error) -> CloseReason {
     let text = e.to_string();
     if text.contains("too long") || text.contains("Space limit") {
@@ -580,11 +595,11 @@ async fn run_with(
         limited_in_a_row: 0,
         cancel_after: None,
     };
-    let (mut sink, stream) = socket.split();
+    let (mut sink, mut stream) = socket.split();
     let reason = drive(
         &mut session,
         &mut sink,
-        stream,
+        &mut stream,
         &mut rx,
         &kicked,
         cancel_on_disconnect,
@@ -595,6 +610,7 @@ async fn run_with(
     if let Some(reason) = reason {
         hub.telemetry.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
         close_with(&mut sink, reason).await;
+        linger(&mut stream).await;
     }
     if cancel_on_disconnect {
         hub.telemetry
@@ -608,7 +624,7 @@ async fn run_with(
 async fn drive(
     session: &mut Session,
     sink: &mut Sink,
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     rx: &mut mpsc::Receiver<Outbound>,
     kicked: &(AtomicBool, Notify),
     cancel_on_disconnect: bool,
