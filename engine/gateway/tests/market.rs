@@ -439,6 +439,43 @@ fn an_account_view_follows_the_account_and_a_restart_keeps_the_numbering() {
         .await;
         assert_eq!(view["balances"], view_before["balances"]);
         assert_eq!(view["orders"], view_before["orders"]);
+        // The view is the state `replay state --account 1` rebuilds at the
+        // view's sequence (the same recovery code, read-only, beside the
+        // running server).
+        let at = view["seq"].as_u64().unwrap();
+        let limits = keel_edge::config_from_toml(&engine_toml(&journal), "t.toml")
+            .unwrap()
+            .limits();
+        let (state, ..) =
+            keel_engine::runtime::recovery::rebuild(&journal, limits, Some(at)).unwrap();
+        let names = keel_engine::Registry::from_state(&state);
+        let want_balances: Vec<Value> = (0..state.assets().len() as u32)
+            .filter_map(|asset| {
+                let b = state.balance(1, asset)?;
+                (b.available != 0 || b.held != 0).then(|| {
+                    json!({"asset": names.asset_name(asset),
+                           "available": names.format_amount(asset, b.available),
+                           "held": names.format_amount(asset, b.held)})
+                })
+            })
+            .collect();
+        assert_eq!(view["balances"].as_array().unwrap(), &want_balances);
+        let want_orders: Vec<(u64, String)> = state
+            .account_orders(1)
+            .map(|o| (o.id, names.format_qty(o.symbol, o.remaining)))
+            .collect();
+        let got_orders: Vec<(u64, String)> = view["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["order"].as_u64().unwrap(),
+                    o["remaining"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(got_orders, want_orders);
         let mut bob = session(&url, &t.bob).await;
         let e = call(
             &mut bob,
