@@ -80,6 +80,16 @@ struct Args {
     /// Skip the echo floor.
     #[arg(long)]
     no_echo: bool,
+    /// Market-data fan-out: after the steps, run the gateway at
+    /// `--fanout-rate` twice, without and then with this many `/v1/market`
+    /// subscribers (book and trades of both symbols each), and report the
+    /// answers/s of both and the subscribers' commit → receipt latency
+    /// (0: skip).
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    /// Planned rate of the fan-out steps, commands/s.
+    #[arg(long, default_value_t = 20_000)]
+    fanout_rate: u64,
     /// Leave Nagle's algorithm on for the echo server's sockets. By default
     /// the echo sets TCP_NODELAY, as the gateway's accept loop does, so both
     /// run under the same conditions.
@@ -1041,6 +1051,58 @@ async fn connect(url: &str, key: Option<&str>) -> Result<Ws, String> {
     Ok(ws)
 }
 
+/// `n` market-data sessions following book and trades of both symbols;
+/// each measures, until `stop`, the time from a record's commit (its `ts`,
+/// the engine's system clock, ns since the Unix epoch) to receipt.
+async fn subscribe_market(
+    gateway_url: &str,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<tokio::task::JoinHandle<(Histogram<u64>, u64)>>, String> {
+    let url = gateway_url.replace("/v1/ws", "/v1/market");
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut ws = connect(&url, None).await?;
+        next_json(&mut ws).await?;
+        for symbol in ["BTC-USD", "ETH-USD"] {
+            for channel in ["book", "trades"] {
+                let m = json!({"type":"subscribe","channel":channel,"symbol":symbol});
+                ws.send(Message::Text(m.to_string().into()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut h = histogram();
+            let mut count = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(Message::Text(t)))) =
+                    tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+                else {
+                    continue;
+                };
+                let text = t.as_str();
+                if !(text.starts_with("{\"type\":\"book_delta\"")
+                    || text.starts_with("{\"type\":\"trade\""))
+                {
+                    continue;
+                }
+                if let Some(ts) = int_after(text, "\"ts\":") {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    let _ = h.record(now.saturating_sub(ts).max(1));
+                    count += 1;
+                }
+            }
+            let _ = ws.close(None).await;
+            (h, count)
+        }));
+    }
+    Ok(tasks)
+}
+
 async fn next_json(ws: &mut Ws) -> Result<Value, String> {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
@@ -1332,7 +1394,7 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
     let gateway_config = GatewayConfig {
         listen: "127.0.0.1:0".into(),
         keys_file,
-        max_sessions: args.connections + 8,
+        max_sessions: args.connections + 8 + args.subscribers,
         rate_per_s: 10_000_000,
         rate_burst: 10_000_000,
         max_in_flight: 1 << 20,
@@ -1448,6 +1510,42 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
             );
             results.push(r);
             results.extend(echo_result);
+        }
+        if args.subscribers > 0 {
+            let rate = args.fanout_rate;
+            let (c, without) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
+            gateway = c;
+            let stop = Arc::new(AtomicBool::new(false));
+            let subs = subscribe_market(&gateway_url, args.subscribers, stop.clone()).await?;
+            let (c, with) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
+            gateway = c;
+            stop.store(true, Ordering::SeqCst);
+            let mut latency = histogram();
+            let mut messages = 0u64;
+            for h in subs {
+                if let Ok((hist, n)) = h.await {
+                    let _ = latency.add(&hist);
+                    messages += n;
+                }
+            }
+            let pct = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+            println!(
+                "fan-out @ {rate}/s planned: {:.0} answers/s without subscribers, {:.0} with {} (cost {:.1}%); \
+                 gateway p99 {:.0} µs without, {:.0} µs with; subscribers received {messages} book/trade messages, \
+                 commit → receipt p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs",
+                without.answers_per_s,
+                with.answers_per_s,
+                args.subscribers,
+                100.0 * (1.0 - with.answers_per_s / without.answers_per_s.max(1.0)),
+                without.us(0.99),
+                with.us(0.99),
+                pct(0.5),
+                pct(0.99),
+                pct(0.999),
+                latency.max() as f64 / 1000.0,
+            );
+            results.push(without);
+            results.push(with);
         }
         for c in gateway.into_iter().chain(echo_conns) {
             if let Ok(mut ws) = c.sink.reunite(c.stream) {
