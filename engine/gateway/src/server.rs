@@ -571,11 +571,7 @@ async fn market_upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            let (who, market_only) = match who {
-                Some(w) => (w, true),
-                None => (session::anonymous(), true),
-            };
-            session::run_market(hub, socket, who, market_only).await;
+            session::run_market(hub, socket, who.unwrap_or_else(session::anonymous)).await;
         })
 }
 

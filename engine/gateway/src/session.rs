@@ -14,7 +14,7 @@ use keel_edge::{
 };
 use keel_engine::model::{AccountId, Command, CommandKind};
 use keel_engine::SubmitError;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
@@ -240,18 +240,44 @@ impl Session {
                 Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
             };
         }
-        let mut value = match strict_value(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return Decoded::Done(self.refuse(
-                    ErrorCode::Malformed,
-                    &Value::Null,
-                    &e.to_string(),
-                ))
-            }
+        let (mut object, tag) = match self.read_object(text) {
+            Ok(read) => read,
+            Err(refused) => return Decoded::Done(refused),
         };
-        let Some(object) = value.as_object_mut() else {
-            return Decoded::Done(self.refuse(
+        match object.get("type").and_then(Value::as_str) {
+            Some("cancel_after") => return Decoded::Done(self.on_cancel_after(&object, &tag)),
+            Some("query") => return Decoded::Done(self.on_query(&object, &tag)),
+            Some("subscribe") => return Decoded::Done(self.on_subscribe(&object, &tag)),
+            Some("unsubscribe") => return Decoded::Done(self.on_unsubscribe(&object, &tag)),
+            _ => {}
+        }
+        match object.get("account") {
+            None => {
+                object.insert("account".into(), self.who.account.into());
+            }
+            Some(a) if self.who.operator || a.as_u64() == Some(self.who.account.into()) => {}
+            Some(a) => {
+                let message = self.cross_account_message(a);
+                return Decoded::Done(self.refuse(ErrorCode::CrossAccount, &tag, &message));
+            }
+        }
+        match parse_command_value(Value::Object(object), &registry(&self.hub)) {
+            Ok(p) => Decoded::Command(p, tag),
+            Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
+        }
+    }
+
+    /// A message read on the checked path: a JSON object (read strictly),
+    /// with its `tag` taken out and checked; refused otherwise.
+    /// `Err` is the refusal's outcome.
+    fn read_object(
+        &mut self,
+        text: &str,
+    ) -> Result<(Map<String, Value>, Value), Result<(), CloseReason>> {
+        let value = strict_value(text)
+            .map_err(|e| self.refuse(ErrorCode::Malformed, &Value::Null, &e.to_string()))?;
+        let Value::Object(mut object) = value else {
+            return Err(self.refuse(
                 ErrorCode::Malformed,
                 &Value::Null,
                 "expected a JSON object with a `type`",
@@ -265,71 +291,24 @@ impl Session {
             _ => false,
         };
         if !tag_ok {
-            return Decoded::Done(self.refuse(
+            return Err(self.refuse(
                 ErrorCode::BadTag,
                 &Value::Null,
                 &format!("`tag` must be a string of at most {MAX_TAG_BYTES} bytes or an integer"),
             ));
         }
-        match object.get("type").and_then(Value::as_str) {
-            Some("cancel_after") => return Decoded::Done(self.on_cancel_after(object, &tag)),
-            Some("query") => return Decoded::Done(self.on_query(object, &tag)),
-            Some("subscribe") => return Decoded::Done(self.on_subscribe(object, &tag)),
-            Some("unsubscribe") => return Decoded::Done(self.on_unsubscribe(object, &tag)),
-            _ => {}
-        }
-        match object.get("account") {
-            None => {
-                object.insert("account".into(), self.who.account.into());
-            }
-            Some(a) if self.who.operator || a.as_u64() == Some(self.who.account.into()) => {}
-            Some(a) => {
-                let message = self.cross_account_message(a);
-                return Decoded::Done(self.refuse(ErrorCode::CrossAccount, &tag, &message));
-            }
-        }
-        match parse_command_value(value, &registry(&self.hub)) {
-            Ok(p) => Decoded::Command(p, tag),
-            Err(e) => Decoded::Done(self.refuse(ErrorCode::BadCommand, &tag, &e.to_string())),
-        }
+        Ok((object, tag))
     }
 
     /// A `/v1/market` session's message: `subscribe` or `unsubscribe`.
     fn decode_market(&mut self, text: &str) -> Decoded {
-        let mut value = match strict_value(text) {
-            Ok(v) => v,
-            Err(e) => {
-                return Decoded::Done(self.refuse(
-                    ErrorCode::Malformed,
-                    &Value::Null,
-                    &e.to_string(),
-                ))
-            }
-        };
-        let Some(object) = value.as_object_mut() else {
-            return Decoded::Done(self.refuse(
-                ErrorCode::Malformed,
-                &Value::Null,
-                "expected a JSON object with a `type`",
-            ));
-        };
-        let tag = match object.remove("tag") {
-            None => Value::Null,
-            Some(t @ (Value::Null | Value::Number(_))) => t,
-            Some(Value::String(s)) if s.len() <= MAX_TAG_BYTES => Value::String(s),
-            Some(_) => {
-                return Decoded::Done(self.refuse(
-                    ErrorCode::BadTag,
-                    &Value::Null,
-                    &format!(
-                        "`tag` must be a string of at most {MAX_TAG_BYTES} bytes or an integer"
-                    ),
-                ))
-            }
+        let (object, tag) = match self.read_object(text) {
+            Ok(read) => read,
+            Err(refused) => return Decoded::Done(refused),
         };
         Decoded::Done(match object.get("type").and_then(Value::as_str) {
-            Some("subscribe") => self.on_subscribe(object, &tag),
-            Some("unsubscribe") => self.on_unsubscribe(object, &tag),
+            Some("subscribe") => self.on_subscribe(&object, &tag),
+            Some("unsubscribe") => self.on_unsubscribe(&object, &tag),
             _ => self.refuse(
                 ErrorCode::NotAuthenticated,
                 &tag,
@@ -544,13 +523,8 @@ pub fn anonymous() -> Identity {
 }
 
 /// Runs a `/v1/market` session (subscriptions only).
-pub async fn run_market(
-    hub: Arc<Hub>,
-    socket: WebSocket,
-    who: Identity,
-    market_only: bool,
-) -> Option<CloseReason> {
-    run_with(hub, socket, who, false, market_only).await
+pub async fn run_market(hub: Arc<Hub>, socket: WebSocket, who: Identity) -> Option<CloseReason> {
+    run_with(hub, socket, who, false, true).await
 }
 
 /// Runs a session until it ends; returns why (`None`: the client closed).
