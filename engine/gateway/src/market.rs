@@ -328,43 +328,39 @@ impl Market {
         }
         let names = models.names();
         for u in updates.iter() {
-            let (channels, text): (Vec<Channel>, Option<Value>) = match u {
-                FeedUpdate::Depth(d) => {
-                    (vec![Channel::Book(d.symbol)], Some(json::delta(names, d)))
-                }
-                FeedUpdate::Bbo(b) => (vec![Channel::Bbo(b.symbol)], Some(json::bbo(names, b))),
-                FeedUpdate::Trade(t) => {
-                    (vec![Channel::Trades(t.symbol)], Some(json::trade(names, t)))
-                }
-                FeedUpdate::Candle(c) => {
-                    let i = CANDLE_INTERVALS_NS
+            let channel = match u {
+                FeedUpdate::Depth(d) => Channel::Book(d.symbol),
+                FeedUpdate::Bbo(b) => Channel::Bbo(b.symbol),
+                FeedUpdate::Trade(t) => Channel::Trades(t.symbol),
+                FeedUpdate::Candle(c) => Channel::Candles(
+                    c.symbol,
+                    CANDLE_INTERVALS_NS
                         .iter()
                         .position(|n| *n == c.interval_ns)
-                        .unwrap_or(0);
-                    (
-                        vec![Channel::Candles(c.symbol, i)],
-                        Some(json::candle(names, c)),
-                    )
-                }
-                FeedUpdate::Account { account, .. } => {
-                    let ch = Channel::Account(*account);
-                    let v = subs
-                        .contains_key(&ch)
-                        .then(|| models.account(*account).map(|v| json::account(names, &v)))
-                        .flatten();
-                    (vec![ch], v)
-                }
+                        .unwrap_or(0),
+                ),
+                FeedUpdate::Account { account, .. } => Channel::Account(*account),
             };
-            for ch in channels {
-                let Some(links) = subs.get(&ch) else { continue };
-                let Some(v) = &text else { continue };
-                let bytes: Utf8Bytes = v.to_string().into();
-                if let Some(i) = CHANNELS.iter().position(|n| *n == ch.name()) {
-                    self.sent[i].fetch_add(links.len() as u64, Ordering::Relaxed);
-                }
-                for link in links {
-                    link.send(bytes.clone(), telemetry);
-                }
+            // Rendered only for a channel someone follows, once for all.
+            let Some(links) = subs.get(&channel) else {
+                continue;
+            };
+            let text = match u {
+                FeedUpdate::Depth(d) => json::delta(names, d),
+                FeedUpdate::Bbo(b) => json::bbo(names, b),
+                FeedUpdate::Trade(t) => json::trade(names, t),
+                FeedUpdate::Candle(c) => json::candle(names, c),
+                FeedUpdate::Account { account, .. } => match models.account(*account) {
+                    Some(v) => json::account(names, &v),
+                    None => continue,
+                },
+            };
+            let bytes: Utf8Bytes = text.to_string().into();
+            if let Some(i) = CHANNELS.iter().position(|n| *n == channel.name()) {
+                self.sent[i].fetch_add(links.len() as u64, Ordering::Relaxed);
+            }
+            for link in links {
+                link.send(bytes.clone(), telemetry);
             }
         }
         Ok(())
