@@ -607,30 +607,44 @@ fn market_get(
     })
 }
 
+/// A market-data GET: checks the key and parameters, picks the channel
+/// (with its depth) from the symbol and the parameters (`Err`: why they
+/// are bad, answered 400), and answers its snapshot.
+fn snapshot_get(
+    app: &App,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    allowed: &[&str],
+    channel: impl FnOnce(keel_engine::model::SymbolId) -> Result<(Channel, usize), String>,
+) -> Response {
+    let symbol = match market_get(app, headers, params, allowed) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (channel, depth) = match channel(symbol) {
+        Ok(c) => c,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, &why),
+    };
+    match app.hub.market.http_snapshot(channel, depth) {
+        Some(v) => json_response(v),
+        None => refuse(StatusCode::NOT_FOUND, "nothing there for that symbol"),
+    }
+}
+
 async fn http_book(
     State(app): State<App>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let symbol = match market_get(&app, &headers, &params, &["symbol", "depth"]) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     let max = app.hub.config.max_book_depth;
-    let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
-        None => max,
-        Some(Ok(d)) if (1..=max).contains(&d) => d,
-        Some(_) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("depth must be 1 to {max}"),
-            )
-        }
-    };
-    match app.hub.market.http_snapshot(Channel::Book(symbol), depth) {
-        Some(v) => json_response(v),
-        None => refuse(StatusCode::NOT_FOUND, "no book"),
-    }
+    snapshot_get(&app, &headers, &params, &["symbol", "depth"], |symbol| {
+        let depth = match params.get("depth").map(|d| d.parse::<usize>()) {
+            None => max,
+            Some(Ok(d)) if (1..=max).contains(&d) => d,
+            Some(_) => return Err(format!("depth must be 1 to {max}")),
+        };
+        Ok((Channel::Book(symbol), depth))
+    })
 }
 
 async fn http_bbo(
@@ -638,14 +652,9 @@ async fn http_bbo(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let symbol = match market_get(&app, &headers, &params, &["symbol"]) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    match app.hub.market.http_snapshot(Channel::Bbo(symbol), 1) {
-        Some(v) => json_response(v),
-        None => refuse(StatusCode::NOT_FOUND, "no book"),
-    }
+    snapshot_get(&app, &headers, &params, &["symbol"], |s| {
+        Ok((Channel::Bbo(s), 1))
+    })
 }
 
 async fn http_trades(
@@ -653,14 +662,9 @@ async fn http_trades(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let symbol = match market_get(&app, &headers, &params, &["symbol"]) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    match app.hub.market.http_snapshot(Channel::Trades(symbol), 1) {
-        Some(v) => json_response(v),
-        None => refuse(StatusCode::NOT_FOUND, "no tape"),
-    }
+    snapshot_get(&app, &headers, &params, &["symbol"], |s| {
+        Ok((Channel::Trades(s), 1))
+    })
 }
 
 async fn http_candles(
@@ -668,24 +672,14 @@ async fn http_candles(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let symbol = match market_get(&app, &headers, &params, &["symbol", "interval"]) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let i = match params.get("interval").map(String::as_str) {
-        None | Some("1m") => 1,
-        Some("1s") => 0,
-        Some(other) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("interval {other:?}: must be 1s or 1m"),
-            )
-        }
-    };
-    match app.hub.market.http_snapshot(Channel::Candles(symbol, i), 1) {
-        Some(v) => json_response(v),
-        None => refuse(StatusCode::NOT_FOUND, "no candles"),
-    }
+    snapshot_get(&app, &headers, &params, &["symbol", "interval"], |symbol| {
+        let i = match params.get("interval").map(String::as_str) {
+            None | Some("1m") => 1,
+            Some("1s") => 0,
+            Some(other) => return Err(format!("interval {other:?}: must be 1s or 1m")),
+        };
+        Ok((Channel::Candles(symbol, i), 1))
+    })
 }
 
 /// `GET /metrics`: the engine's telemetry and the gateway's counters in the
