@@ -79,6 +79,54 @@ pub struct Outcome {
     pub rejected: Option<&'static str>,
 }
 
+/// Recent outcomes per account, for `query`: learnt from the journal at
+/// start (in the same pass that rebuilds the read models), then from the
+/// router's stream.
+#[derive(Default)]
+pub struct Outcomes {
+    window: usize,
+    accounts: BTreeMap<AccountId, AccountOutcomes>,
+}
+
+impl Outcomes {
+    /// No outcome yet; keeps `window` per account.
+    pub fn new(window: usize) -> Outcomes {
+        Outcomes {
+            window,
+            accounts: BTreeMap::new(),
+        }
+    }
+
+    /// Learns one committed record's outcome.
+    pub fn record(&mut self, seq: u64, cmd: &Command, events: &[Event]) {
+        if cmd.request_id == 0 {
+            return;
+        }
+        let rejected = events.iter().find_map(|e| match e {
+            Event::Rejected { reason, .. } => Some(*reason),
+            _ => None,
+        });
+        // A duplicate says the id was used before: that first outcome
+        // stands, and is what `query` must keep answering.
+        if matches!(rejected, Some(RejectReason::Duplicate { .. })) {
+            return;
+        }
+        let rejected = rejected.map(|r| r.code());
+        let o = self.accounts.entry(cmd.account).or_default();
+        if rejected.is_none() {
+            o.last_accepted = o.last_accepted.max(cmd.request_id);
+        }
+        if o.recent.len() == self.window {
+            o.recent.pop_front();
+        }
+        o.recent.push_back(Outcome {
+            request_id: cmd.request_id,
+            seq,
+            rejected,
+        });
+    }
+}
+
 /// Recent outcomes of one account, and its last accepted request id.
 #[derive(Default)]
 struct AccountOutcomes {
@@ -157,7 +205,7 @@ pub struct Hub {
     by_account: Mutex<BTreeMap<AccountId, Vec<u64>>>,
     per_key: Mutex<BTreeMap<String, usize>>,
     waiting: Mutex<HashMap<(AccountId, u64), VecDeque<Waiter>>>,
-    outcomes: Mutex<BTreeMap<AccountId, AccountOutcomes>>,
+    outcomes: Mutex<Outcomes>,
     next_session: AtomicU64,
 }
 
@@ -174,6 +222,7 @@ impl Hub {
         sender: CommandSender,
         registry: Registry,
         market: Arc<crate::market::Market>,
+        outcomes: Outcomes,
     ) -> Hub {
         Hub {
             config,
@@ -188,7 +237,7 @@ impl Hub {
             by_account: Mutex::new(BTreeMap::new()),
             per_key: Mutex::new(BTreeMap::new()),
             waiting: Mutex::new(HashMap::new()),
-            outcomes: Mutex::new(BTreeMap::new()),
+            outcomes: Mutex::new(outcomes),
             next_session: AtomicU64::new(1),
         }
     }
@@ -336,7 +385,7 @@ impl Hub {
             return json!({"status": "pending"});
         }
         let outcomes = lock(&self.outcomes);
-        let Some(o) = outcomes.get(&account) else {
+        let Some(o) = outcomes.accounts.get(&account) else {
             return json!({"status": "not_executed", "last_accepted": 0});
         };
         if let Some(found) = o.recent.iter().rev().find(|x| x.request_id == request_id) {
@@ -356,35 +405,9 @@ impl Hub {
         }
     }
 
-    /// Learns one committed record's outcome (from the journal at start, then
-    /// from the subscription).
-    pub fn record_outcome(&self, seq: u64, cmd: &Command, events: &[Event]) {
-        if cmd.request_id == 0 {
-            return;
-        }
-        let rejected = events.iter().find_map(|e| match e {
-            Event::Rejected { reason, .. } => Some(*reason),
-            _ => None,
-        });
-        // A duplicate says the id was used before: that first outcome
-        // stands, and is what `query` must keep answering.
-        if matches!(rejected, Some(RejectReason::Duplicate { .. })) {
-            return;
-        }
-        let rejected = rejected.map(|r| r.code());
-        let mut outcomes = lock(&self.outcomes);
-        let o = outcomes.entry(cmd.account).or_default();
-        if rejected.is_none() {
-            o.last_accepted = o.last_accepted.max(cmd.request_id);
-        }
-        if o.recent.len() == self.config.query_window {
-            o.recent.pop_front();
-        }
-        o.recent.push_back(Outcome {
-            request_id: cmd.request_id,
-            seq,
-            rejected,
-        });
+    /// Learns one committed record's outcome from the stream.
+    fn record_outcome(&self, seq: u64, cmd: &Command, events: &[Event]) {
+        lock(&self.outcomes).record(seq, cmd, events);
     }
 
     fn link(&self, id: u64) -> Option<SessionLink> {

@@ -86,12 +86,15 @@ impl Market {
     /// (so update numbers are the feed's across restarts). Call it after
     /// subscribing to the engine: a record committed since is then in the
     /// subscription, one before it in the journal (both: applied once).
+    /// Each record also goes to `each` (the gateway learns `query`
+    /// outcomes in the same pass).
     pub fn rebuild(
         dir: &std::path::Path,
         state: State,
         at_least: u64,
         keep: Keep,
         limits: MarketLimits,
+        mut each: impl FnMut(u64, &keel_engine::model::Command, &[keel_engine::model::Event]),
     ) -> Result<Market, String> {
         let mut models = ReadModels::new(state, 0, keep);
         let mut reader = keel_engine::keel_journal::Journal::reader(dir, 1)
@@ -104,6 +107,7 @@ impl Market {
         {
             let (ts, cmd) = keel_engine::record::decode_into(r.payload, &mut events)
                 .map_err(|e| format!("record {}: {e}", r.seq))?;
+            each(r.seq, &cmd, &events);
             updates.clear();
             models
                 .apply(r.seq, ts, &cmd, &events, &mut updates)

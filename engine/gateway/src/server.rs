@@ -20,7 +20,7 @@ use keel_engine::{Config, Engine, LoopExit, StartReport};
 use tokio::sync::oneshot;
 
 use crate::config::GatewayConfig;
-use crate::hub::{lock, run_router, Hub, OpenRefused, Outbound};
+use crate::hub::{lock, run_router, Hub, OpenRefused, Outbound, Outcomes};
 use crate::keys::{Identity, Keys, KeysError};
 use crate::market::{run_feed, Channel, Market, MarketLimits};
 use crate::protocol::CloseReason;
@@ -130,6 +130,7 @@ impl Server {
         let subscription = started.subscribe()?;
         let feed = started.subscribe()?;
         let recovered = report.journal.last_sequence.unwrap_or(0);
+        let mut outcomes = Outcomes::new(gateway.query_window);
         let market = Market::rebuild(
             &report.journal_dir,
             keel_engine::State::new(config.limits()),
@@ -142,6 +143,7 @@ impl Server {
                 max_subscriptions: gateway.max_subscriptions_per_session,
                 max_depth: gateway.max_book_depth,
             },
+            |seq, cmd, events| outcomes.record(seq, cmd, events),
         )
         .map_err(ServeError::Market)?;
         let hub = Arc::new(Hub::new(
@@ -149,9 +151,9 @@ impl Server {
             started.sender(),
             started.registry()?,
             Arc::new(market),
+            outcomes,
         ));
         drop(guard);
-        learn_outcomes(&hub, &report);
         let feed_hub = hub.clone();
         let feed_thread = std::thread::Builder::new()
             .name("keel-gateway-feed".into())
@@ -363,28 +365,6 @@ async fn accept_loop(
             let _ = conn.await;
             open.fetch_sub(1, Ordering::SeqCst);
         });
-    }
-}
-
-/// Learns every journaled outcome, for `query` after a restart.
-fn learn_outcomes(hub: &Hub, report: &StartReport) {
-    let Ok(mut reader) = keel_engine::keel_journal::Journal::reader(&report.journal_dir, 1) else {
-        return;
-    };
-    let mut events = Vec::new();
-    loop {
-        match reader.try_next_ref() {
-            Ok(Some(r)) => {
-                if let Ok((_, cmd)) = keel_engine::record::decode_into(r.payload, &mut events) {
-                    hub.record_outcome(r.seq, &cmd, &events);
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                eprintln!("keel serve: `query` knows outcomes only up to the journal's first unreadable record: {e}");
-                break;
-            }
-        }
     }
 }
 
