@@ -482,7 +482,7 @@ impl Hub {
         } else {
             let mut accounts = vec![cmd.account];
             for e in events {
-                for a in accounts_named(e) {
+                for a in accounts_named(e).into_iter().flatten() {
                     if !accounts.contains(&a) {
                         accounts.push(a);
                     }
@@ -512,8 +512,9 @@ impl Hub {
     }
 }
 
-/// Accounts an event names.
-fn accounts_named(e: &Event) -> Vec<AccountId> {
+/// Accounts an event names (at most two; no allocation: the router runs it
+/// for every event of every record, several times).
+fn accounts_named(e: &Event) -> [Option<AccountId>; 2] {
     match *e {
         Event::Accepted { account, .. }
         | Event::Rejected { account, .. }
@@ -521,21 +522,19 @@ fn accounts_named(e: &Event) -> Vec<AccountId> {
         | Event::Deposited { account, .. }
         | Event::Withdrawn { account, .. }
         | Event::OrderAccepted { account, .. }
-        | Event::OrderCancelled { account, .. } => vec![account],
-        Event::Transferred { from, to, .. } => vec![from, to],
-        Event::TradeExecuted(t) => vec![t.maker_account, t.taker_account],
-        _ => vec![],
+        | Event::OrderCancelled { account, .. } => [Some(account), None],
+        Event::Transferred { from, to, .. } => [Some(from), Some(to)],
+        Event::TradeExecuted(t) => [Some(t.maker_account), Some(t.taker_account)],
+        _ => [None, None],
     }
 }
 
 /// Whether `e` concerns `account`; events naming no account (rested,
 /// amended) belong to the command's account (`own_command`).
 fn names_account(e: &Event, account: AccountId, own_command: bool) -> bool {
-    let named = accounts_named(e);
-    if named.is_empty() {
-        own_command
-    } else {
-        named.contains(&account)
+    match accounts_named(e) {
+        [None, None] => own_command,
+        named => named.contains(&Some(account)),
     }
 }
 
