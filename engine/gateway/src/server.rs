@@ -121,11 +121,7 @@ impl Server {
             state: Mutex::new((None, Arc::new(Keys::load(&gateway.keys_file)?))),
         });
         keys.current();
-        let engine = Arc::new(Mutex::new(Some(Engine::start(config)?)));
-        let guard = lock(&engine);
-        let Some(started) = guard.as_ref() else {
-            return Err(ServeError::Engine(keel_engine::EngineError::NotRunning));
-        };
+        let started = Engine::start(config)?;
         let report = started.start_report().clone();
         let subscription = started.subscribe()?;
         let feed = started.subscribe()?;
@@ -153,7 +149,8 @@ impl Server {
             Arc::new(market),
             outcomes,
         ));
-        drop(guard);
+        // Shared with `GET /metrics`, which asks it for its stats.
+        let engine = Arc::new(Mutex::new(Some(started)));
         let feed_hub = hub.clone();
         let feed_thread = std::thread::Builder::new()
             .name("keel-gateway-feed".into())
