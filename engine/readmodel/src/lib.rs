@@ -466,9 +466,8 @@ impl ReadModels {
 
 fn bbo_of(state: &State, symbol: SymbolId) -> (Best, Best) {
     let best = |side| {
-        book::top(state, symbol, side, 1)
-            .first()
-            .map(|l| (l.price, l.qty))
+        let r = state.levels_best_first(symbol, side).next()?;
+        state.level(r.level).map(|l| (l.price, l.total_qty))
     };
     (best(Side::Buy), best(Side::Sell))
 }
