@@ -119,6 +119,10 @@ pub struct Journal {
     dir_dirty: bool,
     failed: Option<String>,
     inject_sync_failure: bool,
+    /// When set, every committed batch's bytes (record frames, then the
+    /// commit marker) are copied here for replication; see
+    /// [`Journal::set_capture`].
+    capture: Option<Vec<u8>>,
     preparer: Preparer,
     _lock: segment::DirLock,
 }
@@ -268,6 +272,7 @@ impl Journal {
             dir_dirty: false,
             failed: None,
             inject_sync_failure: false,
+            capture: None,
             _lock: lock,
         };
         // Recovery ends at a frame boundary inside the segment. (It may lie
@@ -301,6 +306,27 @@ impl Journal {
     /// [`AppendError::Failed`]); `None` while it is usable.
     pub fn failure(&self) -> Option<&str> {
         self.failed.as_deref()
+    }
+
+    /// Start (`true`) or stop copying each committed batch's bytes for
+    /// replication. While on, [`Journal::commit`] appends the batch as it
+    /// lies in the segments (its record frames in order, then its commit
+    /// marker; headers and roll markers left out) to a buffer that
+    /// [`Journal::take_captured`] hands over. Those bytes are what
+    /// [`Journal::append_batch`] takes on another journal.
+    pub fn set_capture(&mut self, on: bool) {
+        self.capture = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// Swap the bytes captured since the last call into `into` (which is
+    /// cleared first and whose allocation the journal keeps for the next
+    /// batches, so steady state allocates nothing). Empty when capture is
+    /// off or nothing was committed since.
+    pub fn take_captured(&mut self, into: &mut Vec<u8>) {
+        into.clear();
+        if let Some(capture) = &mut self.capture {
+            std::mem::swap(capture, into);
+        }
     }
 
     /// Make the next durability sync fail (test hook for fail-stop).
@@ -421,6 +447,15 @@ impl Journal {
         word_ref.store(word, Ordering::Release);
     }
 
+    /// Whether records were appended since the last commit.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.batch_first != 0
+    }
+
+    pub(crate) fn fail_with(&mut self, cause: String) -> AppendError {
+        self.fail(cause)
+    }
+
     fn fail(&mut self, cause: String) -> AppendError {
         if self.failed.is_none() {
             self.failed = Some(cause);
@@ -490,6 +525,9 @@ impl Journal {
             }
             self.hasher
                 .update(&self.seg.map[self.batch_start..self.pos]);
+            if let Some(capture) = &mut self.capture {
+                capture.extend_from_slice(&self.seg.map[self.batch_start..self.pos]);
+            }
         }
         let mut next = match self.preparer.take() {
             Ok(s) => s,
@@ -596,6 +634,9 @@ impl Journal {
         marker.encode_body(&mut self.seg.map[off..off + MARKER_LEN]);
         self.store_word(off, MARKER_WORD);
         self.pos = off + MARKER_LEN;
+        if let Some(capture) = &mut self.capture {
+            capture.extend_from_slice(&self.seg.map[self.batch_start..self.pos]);
+        }
         if self.durability == Durability::Batch {
             self.sync_current()?;
             if self.dir_dirty {
