@@ -53,7 +53,8 @@ pub use config::{Config, ConfigBuilder, ConfigError};
 pub use keel_core::{Registry, UnknownName};
 pub use model::*;
 pub use runtime::{
-    advise_huge_pages, CommandSender, Engine, EngineError, LoopExit, Output, OutputBatch,
+    advise_huge_pages, CommandSender, CommittedBatch, Engine, EngineError, LoopExit, Output,
+    OutputBatch, ReplicationError, Replicator,
     StartError, StartReport, Stats, SubmitError, Subscription, SubscriptionError,
 };
 pub use state::{Limits, State};

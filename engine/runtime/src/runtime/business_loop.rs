@@ -20,6 +20,7 @@ use super::clock::Clock;
 use super::control::Control;
 use super::input::{wait, Shared, Submission};
 use super::outputs::Publisher;
+use super::replication::{CommittedBatch, StageLink, StageMsg};
 use super::telemetry::Stats;
 use super::EngineError;
 
@@ -41,6 +42,9 @@ pub(crate) struct BusinessLoop {
     pub drained: Vec<Submission>,
     pub events: Vec<Event>,
     pub scratch: Vec<u8>,
+    /// With a replicator: the stage that publishes outputs once a batch is
+    /// acknowledged (the loop's `publisher` then only pools batches).
+    pub stage: Option<StageLink>,
 }
 
 /// How the loop ended.
@@ -54,7 +58,15 @@ pub struct LoopExit {
 
 impl BusinessLoop {
     pub fn run(mut self) -> Result<LoopExit, EngineError> {
-        let result = self.run_inner();
+        let mut result = self.run_inner();
+        if let Some(stage) = &mut self.stage {
+            // Outputs of every acknowledged batch are published before the
+            // engine reports it stopped.
+            stage.finish();
+            if let (Ok(()), Some(e)) = (&result, self.shared.failure.get()) {
+                result = Err(e.clone());
+            }
+        }
         if let Err(e) = &result {
             let _ = self.shared.failure.set(e.clone());
         }
@@ -91,6 +103,10 @@ impl BusinessLoop {
             }
             self.drain();
             if self.drained.is_empty() {
+                if let Some(e) = self.shared.failure.get() {
+                    // The replication stage stopped the engine.
+                    return Err(e.clone());
+                }
                 wait(self.shared.wait, &mut spins);
                 continue;
             }
@@ -109,14 +125,24 @@ impl BusinessLoop {
     fn handle_control(&mut self) -> Option<bool> {
         loop {
             match self.control.try_recv() {
-                Ok(Control::Subscribe(handle, ack)) => {
-                    self.publisher.add(handle);
-                    let _ = ack.send(());
-                }
+                Ok(Control::Subscribe(handle, ack)) => match &self.stage {
+                    // In order with the batches: it gets every batch
+                    // committed after this.
+                    Some(stage) => {
+                        let _ = stage.send(StageMsg::Subscribe(handle, ack), &self.shared);
+                    }
+                    None => {
+                        self.publisher.add(handle);
+                        let _ = ack.send(());
+                    }
+                },
                 Ok(Control::Stats(reply)) => {
                     let mut stats = self.stats.clone();
                     stats.ring_depth = self.rx.len();
-                    stats.subscribers = self.publisher.subscriber_count();
+                    stats.subscribers = match &self.stage {
+                        Some(stage) => stage.subscribers.load(Ordering::Relaxed),
+                        None => self.publisher.subscriber_count(),
+                    };
                     let _ = reply.send(stats);
                 }
                 Ok(Control::Query(query)) => query(&self.state),
@@ -225,7 +251,21 @@ impl BusinessLoop {
         Stats::record_ns(&mut self.stats.batch_size, out.len() as u64);
         self.stats.batches += 1;
         self.stats.last_seq = last_seq;
-        self.publisher.publish(batch, last_seq);
+        match &self.stage {
+            None => self.publisher.publish(batch, last_seq),
+            Some(stage) => {
+                let mut bytes = stage.buffer();
+                self.journal.take_captured(&mut bytes);
+                let first_seq = batch.iter().next().map_or(last_seq, |o| o.seq);
+                self.publisher.track(batch.clone());
+                let committed = CommittedBatch {
+                    first_seq,
+                    last_seq,
+                    bytes,
+                };
+                stage.send(StageMsg::Batch(committed, batch), &self.shared)?;
+            }
+        }
         Ok(())
     }
 

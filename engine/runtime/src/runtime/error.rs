@@ -112,6 +112,10 @@ pub enum EngineError {
         #[source]
         source: ApplyError,
     },
+    /// Replication failed (fail-stop): nothing after the last acknowledged
+    /// batch was published.
+    #[error("replication failure, engine stopped (no output of an unacknowledged batch was published): {0}")]
+    Replication(#[from] super::replication::ReplicationError),
     /// The loop thread panicked.
     #[error("engine thread panicked: {0}")]
     Panicked(String),

@@ -14,6 +14,7 @@ mod huge_pages;
 mod input;
 mod outputs;
 pub mod recovery;
+mod replication;
 mod telemetry;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -34,6 +35,7 @@ pub use error::{EngineError, StartError};
 pub use huge_pages::advise_huge_pages;
 pub use input::{CommandSender, SubmitError};
 pub use outputs::{Output, OutputBatch, Subscription, SubscriptionError};
+pub use replication::{CommittedBatch, ReplicationError, Replicator};
 pub use telemetry::Stats;
 
 use business_loop::BusinessLoop;
@@ -114,6 +116,24 @@ impl Engine {
     /// [`StartReport::warnings`]. With it, a core that does not exist or
     /// cannot be pinned is an error unless `engine.allow_unpinned` is set.
     pub fn start(config: &Config) -> Result<Engine, StartError> {
+        Engine::start_inner(config, None)
+    }
+
+    /// [`Engine::start`], with every committed batch carried by
+    /// `replicator` before its outputs are published (see [`Replicator`]):
+    /// a subscriber sees a batch only after the replicated log acknowledged
+    /// it. A replication failure stops the engine ([`EngineError::Replication`]).
+    pub fn start_replicated(
+        config: &Config,
+        replicator: Box<dyn Replicator>,
+    ) -> Result<Engine, StartError> {
+        Engine::start_inner(config, Some(replicator))
+    }
+
+    fn start_inner(
+        config: &Config,
+        replicator: Option<Box<dyn Replicator>>,
+    ) -> Result<Engine, StartError> {
         let started = Instant::now();
         config.validate()?;
         let mut warnings = Vec::new();
@@ -194,9 +214,25 @@ impl Engine {
             warnings,
         };
         let batch_max = config.engine.batch_max as usize;
+        let mut journal = recovered.journal;
+        let stage = match replicator {
+            None => None,
+            Some(replicator) => {
+                journal.set_capture(true);
+                let fanout = Publisher::new(
+                    config.outputs.slow_subscriber,
+                    config.outputs.capacity as usize,
+                );
+                Some(
+                    replication::spawn(replicator, fanout, shared.clone())
+                        .map_err(StartError::Spawn)?,
+                )
+            }
+        };
         let business = BusinessLoop {
             state: recovered.state,
-            journal: recovered.journal,
+            journal,
+            stage,
             clock: Clock::new(config.engine.clock, epoch, recovered.last_ts_ns),
             rx,
             control: control_rx,

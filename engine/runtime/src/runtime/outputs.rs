@@ -233,6 +233,17 @@ impl Publisher {
 
     /// Publishes a filled batch to every subscriber, under the policy.
     pub fn publish(&mut self, batch: Arc<OutputBatch>, last_seq: u64) {
+        self.fan_out(&batch, last_seq);
+        self.track(batch);
+    }
+
+    /// Keeps a published batch for reuse once nobody holds it.
+    pub fn track(&mut self, batch: Arc<OutputBatch>) {
+        self.in_flight.push_back(batch);
+    }
+
+    /// Sends a batch to every subscriber, under the policy (no pooling).
+    pub fn fan_out(&mut self, batch: &Arc<OutputBatch>, last_seq: u64) {
         let policy = self.policy;
         self.subscribers.retain(|s| match policy {
             SlowSubscriber::Block => s.tx.send(batch.clone()).is_ok(),
@@ -245,7 +256,6 @@ impl Publisher {
                 Err(TrySendError::Disconnected(_)) => false,
             },
         });
-        self.in_flight.push_back(batch);
     }
 }
 
