@@ -9,6 +9,7 @@
 
 mod demo;
 mod run;
+mod replicated;
 mod serve;
 mod signals;
 
@@ -51,6 +52,18 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Follow a leader's replicated journal (`[replication]`); take over
+    /// when its lease lapses.
+    Follow {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Catch up from the replicated journal, take the lease whoever holds
+    /// it, and lead.
+    Promote {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Manage the API keys `keel serve` accepts.
     Keys {
         #[command(subcommand)]
@@ -83,6 +96,8 @@ fn main() -> ExitCode {
         } => run::run(&config, &input, &output),
         Cmd::Demo { config } => demo::demo(&config),
         Cmd::Serve { config } => serve::serve(&config),
+        Cmd::Follow { config } => serve::replicated(&config, replicated::Role::Follow),
+        Cmd::Promote { config } => serve::replicated(&config, replicated::Role::Promote),
         Cmd::Keys {
             action:
                 KeysCmd::Add {

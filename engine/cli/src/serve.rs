@@ -7,12 +7,12 @@ use keel_gateway::{add_key as add, Server};
 /// Runs the gateway until SIGTERM or SIGINT. Exit status: 0 clean stop, 2
 /// bad config or start failure, 3 the engine stopped on a failure.
 pub fn serve(config_path: &Path) -> u8 {
-    let (config, gateway) = match keel_gateway::load(config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("keel serve: {e}");
-            return 2;
+    let (config, gateway) = match crate::replicated::load(config_path, "keel serve") {
+        Ok((config, gateway, Some(replication))) => {
+            return crate::replicated::run(&config, gateway, replication, crate::replicated::Role::Lead)
         }
+        Ok((config, gateway, None)) => (config, gateway),
+        Err(code) => return code,
     };
     let keys_file = gateway.keys_file.clone();
     let server = match Server::start(&config, gateway) {
@@ -50,6 +50,29 @@ pub fn serve(config_path: &Path) -> u8 {
             eprintln!("keel serve: {e}");
             3
         }
+    }
+}
+
+/// `keel follow` (`Follow`) and `keel promote` (`Promote`): need
+/// `[replication]`.
+pub fn replicated(config_path: &Path, role: crate::replicated::Role) -> u8 {
+    let me = if role == crate::replicated::Role::Follow {
+        "keel follow"
+    } else {
+        "keel promote"
+    };
+    match crate::replicated::load(config_path, me) {
+        Ok((config, gateway, Some(replication))) => {
+            crate::replicated::run(&config, gateway, replication, role)
+        }
+        Ok((_, _, None)) => {
+            eprintln!(
+                "{me}: {} has no [replication] section: name the NATS servers and stream (see configs/replicated.toml)",
+                config_path.display()
+            );
+            2
+        }
+        Err(code) => code,
     }
 }
 

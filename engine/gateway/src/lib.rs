@@ -34,11 +34,25 @@ pub use protocol::{CloseReason, ErrorCode, VERSION};
 pub use server::{ServeError, ServeExit, Server};
 pub use session::safety_cancel;
 
-/// Reads a config file with its `[gateway]` section.
+/// Reads a config file with its `[gateway]` section (a `[replication]`
+/// section, for `keel serve` and `keel follow`, is allowed and left to
+/// [`load_sections`]).
 pub fn load(
     path: &std::path::Path,
 ) -> Result<(keel_engine::Config, GatewayConfig), Box<dyn std::error::Error + Send + Sync>> {
-    let (config, extras) = keel_edge::load_config_with_extras(path, &["gateway"])?;
+    load_sections(path).map(|(config, gateway, _)| (config, gateway))
+}
+
+/// [`load`], also handing back the `[replication]` table if there is one.
+#[allow(clippy::type_complexity)]
+pub fn load_sections(
+    path: &std::path::Path,
+) -> Result<
+    (keel_engine::Config, GatewayConfig, Option<toml::Value>),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let (config, mut extras) =
+        keel_edge::load_config_with_extras(path, &["gateway", "replication"])?;
     let gateway = GatewayConfig::from_table(extras.get("gateway"))?;
-    Ok((config, gateway))
+    Ok((config, gateway, extras.remove("replication")))
 }

@@ -116,12 +116,34 @@ impl Server {
     /// Starts the engine (recovering its journal), the router and the
     /// listener. Returns once the listener is bound.
     pub fn start(config: &Config, gateway: GatewayConfig) -> Result<Server, ServeError> {
+        Server::start_inner(config, gateway, None)
+    }
+
+    /// [`Server::start`] with the engine's batches carried by `replicator`
+    /// ([`Engine::start_replicated`]): answers, updates and market data
+    /// show only batches the replicated log acknowledged.
+    pub fn start_replicated(
+        config: &Config,
+        gateway: GatewayConfig,
+        replicator: Box<dyn keel_engine::Replicator>,
+    ) -> Result<Server, ServeError> {
+        Server::start_inner(config, gateway, Some(replicator))
+    }
+
+    fn start_inner(
+        config: &Config,
+        gateway: GatewayConfig,
+        replicator: Option<Box<dyn keel_engine::Replicator>>,
+    ) -> Result<Server, ServeError> {
         let keys = Arc::new(KeyStore {
             path: gateway.keys_file.clone(),
             state: Mutex::new((None, Arc::new(Keys::load(&gateway.keys_file)?))),
         });
         keys.current();
-        let started = Engine::start(config)?;
+        let started = match replicator {
+            None => Engine::start(config)?,
+            Some(r) => Engine::start_replicated(config, r)?,
+        };
         let report = started.start_report().clone();
         let subscription = started.subscribe()?;
         let feed = started.subscribe()?;

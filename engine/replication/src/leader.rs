@@ -1,0 +1,280 @@
+//! The leader's side: [`JetStreamReplicator`] publishes each committed
+//! batch as one message (its journal bytes exactly as written), with a
+//! message id naming it and the stream sequence it expects to follow, and
+//! [`Lease`] holds the leadership in the key-value bucket.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{Publish, PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::kv::UpdateErrorKind;
+use bytes::Bytes;
+use keel_engine::{CommittedBatch, ReplicationError, Replicator};
+
+use crate::config::OnTimeout;
+use crate::error::ReplError;
+use crate::link::{message_id, Link};
+
+/// The value a lease entry holds: the node's name.
+pub fn lease_value(node: &str) -> Bytes {
+    Bytes::copy_from_slice(node.as_bytes())
+}
+
+/// The key of the lease entry.
+pub const LEASE_KEY: &str = "leader";
+
+/// Leadership held in the key-value bucket: an entry naming this node,
+/// renewed by compare-and-set on its revision every third of the lease.
+/// Losing it (another node's write in between, or no renewal for a whole
+/// lease) is final: [`Lease::lost`] then says why.
+#[derive(Clone)]
+pub struct Lease {
+    lost: Arc<AtomicBool>,
+    why: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Lease {
+    /// Starts renewing the lease entry at `revision` (which this node just
+    /// wrote) on the link's runtime.
+    pub fn hold(link: &Link, revision: u64) -> Lease {
+        let lease = Lease {
+            lost: Arc::new(AtomicBool::new(false)),
+            why: Arc::new(Mutex::new(String::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (kv, node) = (link.kv.clone(), link.cfg.node.clone());
+        let lease_len = Duration::from_millis(link.cfg.lease_ms);
+        let every = lease_len / 3;
+        let task = lease.clone();
+        link.rt.spawn(async move {
+            let mut revision = revision;
+            let mut renewed = Instant::now();
+            while !task.stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(every).await;
+                match kv.update(LEASE_KEY, lease_value(&node), revision).await {
+                    Ok(r) => {
+                        revision = r;
+                        renewed = Instant::now();
+                    }
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+                        task.lose(format!(
+                            "the lease entry changed after revision {revision}: another node took it"
+                        ));
+                        return;
+                    }
+                    Err(e) if renewed.elapsed() >= lease_len => {
+                        task.lose(format!(
+                            "the lease was not renewed for {} ms (last error: {e})",
+                            lease_len.as_millis()
+                        ));
+                        return;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        lease
+    }
+
+    fn lose(&self, why: String) {
+        *self.why.lock().unwrap_or_else(|p| p.into_inner()) = why;
+        self.lost.store(true, Ordering::SeqCst);
+    }
+
+    /// `Some(why)` once the lease is lost.
+    pub fn lost(&self) -> Option<String> {
+        self.lost
+            .load(Ordering::SeqCst)
+            .then(|| self.why.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Stops renewing (on a clean shutdown the entry then lapses).
+    pub fn release(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct InFlight {
+    first_seq: u64,
+    last_seq: u64,
+    id: String,
+    payload: Bytes,
+    /// The stream sequence it must follow.
+    expected: u64,
+    ack: Option<PublishAckFuture>,
+}
+
+/// Publishes committed batches to the stream; see the module docs.
+pub struct JetStreamReplicator {
+    link: Arc<Link>,
+    /// The stream sequence the next batch must follow.
+    expected: u64,
+    in_flight: VecDeque<InFlight>,
+    lease: Option<Lease>,
+}
+
+impl JetStreamReplicator {
+    /// A replicator whose first batch must follow stream sequence
+    /// `last_stream_seq` (the stream's last message when this node took
+    /// the lease). With `lease`, a lost lease refuses every later batch.
+    pub fn new(link: Arc<Link>, last_stream_seq: u64, lease: Option<Lease>) -> JetStreamReplicator {
+        JetStreamReplicator {
+            link,
+            expected: last_stream_seq,
+            in_flight: VecDeque::new(),
+            lease,
+        }
+    }
+
+    fn send(&self, f: &InFlight) -> Result<PublishAckFuture, ReplicationError> {
+        let publish = Publish::build()
+            .payload(f.payload.clone())
+            .message_id(&f.id)
+            .expected_last_sequence(f.expected);
+        let js = self.link.js.clone();
+        let subject = self.link.cfg.subject.clone();
+        self.link
+            .rt
+            .block_on(async move { js.send_publish(subject, publish).await })
+            .map_err(|e| self.failed(f, &e.to_string(), e.kind()))
+    }
+
+    fn failed(&self, f: &InFlight, detail: &str, kind: PublishErrorKind) -> ReplicationError {
+        match kind {
+            PublishErrorKind::WrongLastSequence => ReplicationError::Fenced {
+                first_seq: f.first_seq,
+                last_seq: f.last_seq,
+                detail: format!(
+                    "expected the stream's last message to be {}: {detail}",
+                    f.expected
+                ),
+            },
+            PublishErrorKind::TimedOut => ReplicationError::Timeout {
+                first_seq: f.first_seq,
+                last_seq: f.last_seq,
+                timeout_ms: self.link.cfg.ack_timeout_ms,
+            },
+            _ => ReplicationError::Other(format!(
+                "publishing batch {}..={} to stream {}: {detail}",
+                f.first_seq, f.last_seq, self.link.cfg.stream
+            )),
+        }
+    }
+
+    /// Resends every batch waiting (same ids and expectations: a copy the
+    /// stream already has is deduplicated).
+    fn resend_all(&mut self) -> Result<(), ReplicationError> {
+        for i in 0..self.in_flight.len() {
+            let ack = self.send(&self.in_flight[i])?;
+            self.in_flight[i].ack = Some(ack);
+        }
+        Ok(())
+    }
+}
+
+impl Replicator for JetStreamReplicator {
+    fn submit(&mut self, batch: &CommittedBatch) -> Result<(), ReplicationError> {
+        if let Some(why) = self.lease.as_ref().and_then(Lease::lost) {
+            return Err(ReplicationError::LeaseLost(why));
+        }
+        let parsed = keel_journal::Batch::parse(&batch.bytes)
+            .map_err(|e| ReplicationError::Other(format!("captured batch does not parse: {e}")))?;
+        let m = parsed.marker;
+        let mut f = InFlight {
+            first_seq: batch.first_seq,
+            last_seq: batch.last_seq,
+            id: message_id(m.first_seq, m.last_seq, &m.chain),
+            payload: Bytes::copy_from_slice(&batch.bytes),
+            expected: self.expected,
+            ack: None,
+        };
+        f.ack = Some(self.send(&f)?);
+        self.expected += 1;
+        self.in_flight.push_back(f);
+        Ok(())
+    }
+
+    fn acknowledged(&mut self) -> Result<u64, ReplicationError> {
+        loop {
+            let Some(front) = self.in_flight.front_mut() else {
+                return Err(ReplicationError::Other("no batch waits for an acknowledgement".into()));
+            };
+            let ack = front.ack.take().expect("a sent batch has its ack future");
+            let result = self.link.rt.block_on(std::future::IntoFuture::into_future(ack));
+            let front = self.in_flight.front().expect("still there");
+            match result {
+                Ok(ack) if ack.sequence == front.expected + 1 => {
+                    let done = self.in_flight.pop_front().expect("front");
+                    return Ok(done.last_seq);
+                }
+                Ok(ack) => {
+                    return Err(ReplicationError::Fenced {
+                        first_seq: front.first_seq,
+                        last_seq: front.last_seq,
+                        detail: format!(
+                            "stored at stream sequence {} (duplicate: {}), expected {}",
+                            ack.sequence,
+                            ack.duplicate,
+                            front.expected + 1
+                        ),
+                    })
+                }
+                Err(e)
+                    if e.kind() == PublishErrorKind::TimedOut
+                        && self.link.cfg.on_timeout == OnTimeout::Wait =>
+                {
+                    // Keep the outputs back and try again.
+                    self.resend_all()?;
+                }
+                Err(e) => return Err(self.failed(front, &e.to_string(), e.kind())),
+            }
+        }
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.link.cfg.max_in_flight
+    }
+}
+
+/// Takes the lease for this node if it is free, this node's own, or lapsed
+/// (its revision unchanged for a whole lease); returns the revision
+/// written. `force` takes it whatever it holds (`keel promote`).
+pub fn acquire(link: &Link, force: bool) -> Result<u64, ReplError> {
+    let kv = link.kv.clone();
+    let node = link.cfg.node.clone();
+    let lease_ms = link.cfg.lease_ms;
+    link.rt.block_on(async move {
+        let nats = |e: &dyn std::fmt::Display| ReplError::Nats(format!("lease: {e}"));
+        if force {
+            return kv.put(LEASE_KEY, lease_value(&node)).await.map_err(|e| nats(&e));
+        }
+        let entry = kv.entry(LEASE_KEY).await.map_err(|e| nats(&e))?;
+        let Some(entry) = entry else {
+            return kv.create(LEASE_KEY, lease_value(&node)).await.map_err(|e| nats(&e));
+        };
+        let holder = String::from_utf8_lossy(&entry.value).into_owned();
+        let mut revision = entry.revision;
+        if holder != node && !entry.value.is_empty() {
+            // Someone else's: take it only if it lapsed.
+            let since = Instant::now();
+            while since.elapsed() < Duration::from_millis(lease_ms) {
+                tokio::time::sleep(Duration::from_millis(lease_ms / 10)).await;
+                let now = kv.entry(LEASE_KEY).await.map_err(|e| nats(&e))?;
+                if now.as_ref().map(|e| e.revision) != Some(revision) {
+                    return Err(ReplError::LeaseHeld {
+                        holder,
+                        revision,
+                        lease_ms,
+                    });
+                }
+            }
+            revision = entry.revision;
+        }
+        kv.update(LEASE_KEY, lease_value(&node), revision)
+            .await
+            .map_err(|e| nats(&e))
+    })
+}
