@@ -71,7 +71,9 @@ fn follower_journal_is_byte_identical_across_rolls() {
             .filter(|p| p.extension().is_some_and(|x| x == "seg"))
             .collect();
         v.sort();
-        v.into_iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>()
+        v.into_iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect::<Vec<_>>()
     };
     assert_eq!(seg(a.path()), seg(b.path()));
 }
@@ -91,7 +93,10 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
         if let Ok(batch) = Batch::parse(&bad) {
             let err = follower.append_batch(&batch).unwrap_err();
             assert!(
-                matches!(err, ReplicaError::ChainMismatch { .. } | ReplicaError::Gap { .. }),
+                matches!(
+                    err,
+                    ReplicaError::ChainMismatch { .. } | ReplicaError::Gap { .. }
+                ),
                 "byte {pos}: {err}"
             );
         }
@@ -107,7 +112,10 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
     let err = follower
         .append_batch(&Batch::parse(&batches[1]).unwrap())
         .unwrap_err();
-    assert!(matches!(err, ReplicaError::Gap { expected: 1, .. }), "{err}");
+    assert!(
+        matches!(err, ReplicaError::Gap { expected: 1, .. }),
+        "{err}"
+    );
     follower
         .append_batch(&Batch::parse(&batches[0]).unwrap())
         .unwrap();
@@ -118,7 +126,9 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
     let (mut third, _) = Journal::open(config(d.path())).unwrap();
     third.set_capture(true);
     for i in 1..next {
-        third.append(format!("not the leader's {i}").as_bytes()).unwrap();
+        third
+            .append(format!("not the leader's {i}").as_bytes())
+            .unwrap();
     }
     third.commit().unwrap();
     third.take_captured(&mut Vec::new());
@@ -132,7 +142,9 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
     assert!(matches!(err, ReplicaError::ChainMismatch { .. }), "{err}");
     // Nothing of the refused batches was appended: the rest still follows.
     for bytes in &batches[1..] {
-        follower.append_batch(&Batch::parse(bytes).unwrap()).unwrap();
+        follower
+            .append_batch(&Batch::parse(bytes).unwrap())
+            .unwrap();
     }
     assert_eq!(leader.last_committed(), follower.last_committed());
 }

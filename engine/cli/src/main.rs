@@ -8,8 +8,8 @@
 //! SIGTERM, 130 for SIGINT).
 
 mod demo;
-mod run;
 mod replicated;
+mod run;
 mod serve;
 mod signals;
 

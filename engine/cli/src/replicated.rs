@@ -62,11 +62,10 @@ pub fn run(
         libc::signal(libc::SIGINT, on_stop as *const () as libc::sighandler_t);
     }
     match lead_when_possible(config, &cfg, role) {
-        Ok(None) => {
-            eprintln!("{me}: stopped while following");
-            0
+        Ok(None) => 0,
+        Ok(Some((link, last_stream_seq, revision))) => {
+            serve(config, gateway, link, last_stream_seq, revision, role)
         }
-        Ok(Some((link, last_stream_seq, revision))) => serve(config, gateway, link, last_stream_seq, revision, role),
         Err(e) => {
             eprintln!("{me}: {e}");
             2
@@ -114,7 +113,16 @@ fn lead_when_possible(
                     )
                 },
             )? {
-                Takeover::Stopped => return Ok(None),
+                Takeover::Stopped => {
+                    let s = follower.status();
+                    eprintln!(
+                        "{me}: stopped at sequence {} (stream sequence {}), digest {}",
+                        s.last_seq,
+                        s.stream_seq,
+                        follower.state().digest()
+                    );
+                    return Ok(None);
+                }
                 Takeover::Promoted {
                     last_stream_seq,
                     revision,

@@ -9,7 +9,12 @@ use keel_gateway::{add_key as add, Server};
 pub fn serve(config_path: &Path) -> u8 {
     let (config, gateway) = match crate::replicated::load(config_path, "keel serve") {
         Ok((config, gateway, Some(replication))) => {
-            return crate::replicated::run(&config, gateway, replication, crate::replicated::Role::Lead)
+            return crate::replicated::run(
+                &config,
+                gateway,
+                replication,
+                crate::replicated::Role::Lead,
+            )
         }
         Ok((config, gateway, None)) => (config, gateway),
         Err(code) => return code,

@@ -61,8 +61,7 @@ impl Follower {
     /// acknowledged, hence never published), then rebuilds its state.
     pub fn open(config: &Config, link: Arc<Link>) -> Result<Follower, ReplError> {
         let cut = reconcile(config, &link)?;
-        let recovered =
-            recovery::recover(config).map_err(|e| ReplError::Local(e.to_string()))?;
+        let recovered = recovery::recover(config).map_err(|e| ReplError::Local(e.to_string()))?;
         let last_seq = recovered.report.last_sequence.unwrap_or(0);
         let stream_seq = if last_seq == 0 {
             0
@@ -118,7 +117,8 @@ impl Follower {
             keel_engine::record::decode_into(payload, &mut self.events)
                 .map_err(|e| apply_error(e.to_string()))?;
             for event in &self.events {
-                keel_engine::apply(&mut self.state, event).map_err(|e| apply_error(e.to_string()))?;
+                keel_engine::apply(&mut self.state, event)
+                    .map_err(|e| apply_error(e.to_string()))?;
             }
         }
         self.status.last_seq = b.last_seq;
@@ -143,7 +143,9 @@ impl Follower {
                         ..Default::default()
                     })
                     .await
-                    .map_err(|e| ReplError::Nats(format!("consumer from stream sequence {start}: {e}")))?;
+                    .map_err(|e| {
+                        ReplError::Nats(format!("consumer from stream sequence {start}: {e}"))
+                    })?;
                 c.messages()
                     .await
                     .map_err(|e| ReplError::Nats(format!("consuming from {start}: {e}")))
@@ -253,7 +255,10 @@ impl Follower {
             let node = cfg.node.clone();
             let taken = self.link.rt.block_on(async move {
                 match revision {
-                    None => kv.create(LEASE_KEY, lease_value(&node)).await.map_err(|e| e.to_string()),
+                    None => kv
+                        .create(LEASE_KEY, lease_value(&node))
+                        .await
+                        .map_err(|e| e.to_string()),
                     Some(r) => kv
                         .update(LEASE_KEY, lease_value(&node), r)
                         .await
@@ -314,7 +319,8 @@ impl Drop for Follower {
 /// stream holds with the same chain; returns what was cut, for people.
 fn reconcile(config: &Config, link: &Link) -> Result<Option<String>, ReplError> {
     let dir = &config.journal.dir;
-    let local = |e: &dyn std::fmt::Display| ReplError::Local(format!("journal {}: {e}", dir.display()));
+    let local =
+        |e: &dyn std::fmt::Display| ReplError::Local(format!("journal {}: {e}", dir.display()));
     let last = {
         let (j, _) = Journal::open(recovery::journal_config(config)).map_err(|e| local(&e))?;
         j.last_committed()

@@ -200,10 +200,15 @@ impl Replicator for JetStreamReplicator {
     fn acknowledged(&mut self) -> Result<u64, ReplicationError> {
         loop {
             let Some(front) = self.in_flight.front_mut() else {
-                return Err(ReplicationError::Other("no batch waits for an acknowledgement".into()));
+                return Err(ReplicationError::Other(
+                    "no batch waits for an acknowledgement".into(),
+                ));
             };
             let ack = front.ack.take().expect("a sent batch has its ack future");
-            let result = self.link.rt.block_on(std::future::IntoFuture::into_future(ack));
+            let result = self
+                .link
+                .rt
+                .block_on(std::future::IntoFuture::into_future(ack));
             let front = self.in_flight.front().expect("still there");
             match result {
                 Ok(ack) if ack.sequence == front.expected + 1 => {
@@ -249,11 +254,17 @@ pub fn acquire(link: &Link, force: bool) -> Result<u64, ReplError> {
     link.rt.block_on(async move {
         let nats = |e: &dyn std::fmt::Display| ReplError::Nats(format!("lease: {e}"));
         if force {
-            return kv.put(LEASE_KEY, lease_value(&node)).await.map_err(|e| nats(&e));
+            return kv
+                .put(LEASE_KEY, lease_value(&node))
+                .await
+                .map_err(|e| nats(&e));
         }
         let entry = kv.entry(LEASE_KEY).await.map_err(|e| nats(&e))?;
         let Some(entry) = entry else {
-            return kv.create(LEASE_KEY, lease_value(&node)).await.map_err(|e| nats(&e));
+            return kv
+                .create(LEASE_KEY, lease_value(&node))
+                .await
+                .map_err(|e| nats(&e));
         };
         let holder = String::from_utf8_lossy(&entry.value).into_owned();
         let mut revision = entry.revision;

@@ -61,17 +61,28 @@ impl Link {
                 .map_err(|e| ReplError::Nats(format!("cannot connect to NATS at {servers}: {e}; is nats-server running with JetStream (-js)?")))?;
             let mut js = jetstream::new(client);
             js.set_timeout(Duration::from_millis(cfg.ack_timeout_ms));
-            let stream = js
-                .get_or_create_stream(stream::Config {
-                    name: cfg.stream.clone(),
-                    subjects: vec![cfg.subject.clone()],
-                    num_replicas: cfg.replicas,
-                    storage: stream::StorageType::File,
-                    duplicate_window: Duration::from_secs(120),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ReplError::Nats(format!("stream {}: {e}", cfg.stream)))?;
+            // A cluster that just started may not have elected its
+            // JetStream leader yet: retry for a while.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let stream = loop {
+                let got = js
+                    .get_or_create_stream(stream::Config {
+                        name: cfg.stream.clone(),
+                        subjects: vec![cfg.subject.clone()],
+                        num_replicas: cfg.replicas,
+                        storage: stream::StorageType::File,
+                        duplicate_window: Duration::from_secs(120),
+                        ..Default::default()
+                    })
+                    .await;
+                match got {
+                    Ok(s) => break s,
+                    Err(e) if std::time::Instant::now() >= deadline => {
+                        return Err(ReplError::Nats(format!("stream {}: {e}", cfg.stream)))
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            };
             // The bucket's stream is created here as a key-value bucket's
             // (what `create_key_value` would make), because that call asks
             // for account information nats-server 2.9 answers differently.
@@ -155,10 +166,8 @@ impl Link {
 
 /// Parses a stream message's payload as a batch.
 pub fn stored(stream_seq: u64, payload: Bytes) -> Result<StoredBatch, ReplError> {
-    let batch = keel_journal::Batch::parse(&payload).map_err(|source| ReplError::Stream {
-        stream_seq,
-        source,
-    })?;
+    let batch = keel_journal::Batch::parse(&payload)
+        .map_err(|source| ReplError::Stream { stream_seq, source })?;
     let m = batch.marker;
     Ok(StoredBatch {
         stream_seq,

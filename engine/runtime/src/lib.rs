@@ -54,8 +54,8 @@ pub use keel_core::{Registry, UnknownName};
 pub use model::*;
 pub use runtime::{
     advise_huge_pages, CommandSender, CommittedBatch, Engine, EngineError, LoopExit, Output,
-    OutputBatch, ReplicationError, Replicator,
-    StartError, StartReport, Stats, SubmitError, Subscription, SubscriptionError,
+    OutputBatch, ReplicationError, Replicator, StartError, StartReport, Stats, SubmitError,
+    Subscription, SubscriptionError,
 };
 pub use state::{Limits, State};
 pub use units::{NamedCommands, UnitError};

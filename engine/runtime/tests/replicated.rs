@@ -85,7 +85,9 @@ fn outputs_wait_for_the_acknowledgement_and_a_refusal_stops_the_engine() {
     let tx = engine.sender();
 
     tx.submit(Command::open_account(1, 1)).unwrap();
-    let first = outputs.recv_timeout(Duration::from_secs(10)).expect("acked");
+    let first = outputs
+        .recv_timeout(Duration::from_secs(10))
+        .expect("acked");
     assert_eq!(first.len(), 1);
 
     manual.store(true, Ordering::SeqCst);
@@ -99,7 +101,9 @@ fn outputs_wait_for_the_acknowledgement_and_a_refusal_stops_the_engine() {
         Err(SubscriptionError::Timeout)
     ));
     go_tx.send(true).unwrap();
-    let second = outputs.recv_timeout(Duration::from_secs(10)).expect("acked");
+    let second = outputs
+        .recv_timeout(Duration::from_secs(10))
+        .expect("acked");
     assert_eq!(second.iter().next().unwrap().seq, seen.lock().unwrap()[n].0);
 
     // A refused batch: never published, and the engine stops on it.
@@ -128,7 +132,10 @@ fn outputs_wait_for_the_acknowledgement_and_a_refusal_stops_the_engine() {
     let (mut copy, _) = Journal::open(JournalConfig::new(copy_dir.path())).unwrap();
     for (first, last, bytes) in seen.lock().unwrap().iter() {
         let batch = Batch::parse(bytes).unwrap();
-        assert_eq!((batch.marker.first_seq, batch.marker.last_seq), (*first, *last));
+        assert_eq!(
+            (batch.marker.first_seq, batch.marker.last_seq),
+            (*first, *last)
+        );
         copy.append_batch(&batch).unwrap();
     }
     drop(copy);

@@ -218,8 +218,11 @@ impl Stage {
                     StageMsg::Batch(batch, outputs) => {
                         self.replicator.submit(&batch)?;
                         self.batches_in_flight += 1;
-                        self.in_flight
-                            .push_back(Pending::Batch(batch.last_seq, outputs, batch.bytes));
+                        self.in_flight.push_back(Pending::Batch(
+                            batch.last_seq,
+                            outputs,
+                            batch.bytes,
+                        ));
                     }
                     StageMsg::Subscribe(handle, ack) => {
                         self.in_flight.push_back(Pending::Subscribe(handle, ack));
