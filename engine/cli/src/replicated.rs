@@ -112,6 +112,7 @@ fn lead_when_possible(
                         s.stream_last.saturating_sub(s.stream_seq)
                     )
                 },
+                |why| eprintln!("{me}: {why}; retrying"),
             )? {
                 Takeover::Stopped => {
                     let s = follower.status();

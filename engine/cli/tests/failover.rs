@@ -287,3 +287,112 @@ fn wait_url(node: &Node, within: Duration) -> String {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A leader that stops (SIGSTOP: a long GC pause, a frozen VM) loses its
+/// lease; a follower leads. When the old leader comes back it still
+/// believes it leads: the command it then decides is refused by the stream
+/// (expected last sequence) or by its lost lease, it stops with a message
+/// saying so, the client gets no answer, nothing of it is in the new
+/// leader's journal, and restarted as a follower it cuts that tail and
+/// agrees with the others.
+#[test]
+fn failover_fencing_a_deposed_leader_publishes_nothing_and_rejoins() {
+    let Some(bin) = nats_server() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let servers = nats(&bin, root.path(), 1);
+    let urls = vec![servers[0].url()];
+    let mut a = Node::new(root.path(), "a", &urls, "");
+    let mut b = Node::new(root.path(), "b", &urls, "");
+    let operator = add_key(&a.config, 0, true);
+    let keys: Vec<String> = (1..=2).map(|n| add_key(&a.config, n, false)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    a.spawn("serve");
+    let a_url = wait_url(&a, Duration::from_secs(30));
+    b.spawn("follow");
+    b.wait_log("following stream", 1, Duration::from_secs(30));
+    set_up_accounts(&rt, &a_url, &operator, &keys);
+
+    // A session on the leader, opened before it freezes.
+    let mut stale = rt.block_on(try_connect(&a_url, &keys[0])).expect("a is up");
+    a.signal(libc::SIGSTOP);
+    let b_url = wait_url(&b, TAKEOVER_BOUND);
+    // The new leader trades.
+    let answered = rt.block_on(async {
+        let mut ws = try_connect(&b_url, &keys[1]).await.expect("b leads");
+        let msgs: Vec<_> = (4..24).map(|r| (r, order(2, r))).collect();
+        let mut answers = BTreeMap::new();
+        pipeline(&mut ws, &msgs, &mut answers, Duration::from_secs(20)).await;
+        answers.len()
+    });
+    assert_eq!(answered, 20);
+    // The old leader wakes up with a command waiting.
+    let mut answers = BTreeMap::new();
+    let waiting = [(4, order(1, 4))];
+    rt.block_on(async {
+        let send = pipeline(&mut stale, &waiting, &mut answers, Duration::from_secs(10));
+        let wake = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            a.signal(libc::SIGCONT);
+        };
+        tokio::join!(send, wake);
+    });
+    assert!(
+        answers.is_empty(),
+        "the deposed leader answered: {answers:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = a.exited() {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deposed leader kept running:\n{}",
+            a.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let why = a.stderr();
+    assert_eq!(code, Some(3), "fail-stop exit status:\n{why}");
+    assert!(
+        why.contains("fenced") || why.contains("leadership lost"),
+        "the deposed leader says why it stopped:\n{why}"
+    );
+    let fenced_by_stream = why.contains("fenced");
+    assert!(
+        !executed(&b.journal()).contains_key(&(1, 4)),
+        "nothing the deposed leader decided reached the new leader"
+    );
+    // It rejoins as a follower, cutting what it committed alone.
+    a.spawn("follow");
+    a.wait_log("following stream", 1, Duration::from_secs(30));
+    let end = records(&b.journal()).len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while records(&a.journal()).len() < end {
+        assert!(Instant::now() < deadline, "a did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(records(&a.journal())[..end], records(&b.journal())[..end]);
+    assert!(!executed(&a.journal()).contains_key(&(1, 4)));
+    eprintln!(
+        "deposed leader stopped by {}; {}",
+        if fenced_by_stream {
+            "the stream's expected-sequence check"
+        } else {
+            "its lost lease"
+        },
+        if a.stderr().contains("cut sequences") {
+            "its unreplicated tail was cut on rejoin"
+        } else {
+            "it had nothing to cut"
+        }
+    );
+    a.signal(libc::SIGTERM);
+    b.signal(libc::SIGTERM);
+    assert_eq!(a.wait(), Some(0));
+    assert_eq!(b.wait(), Some(0));
+}

@@ -208,74 +208,118 @@ impl Follower {
     /// (no renewal for `lease_ms`) and this node has applied the whole
     /// stream. `stop` is asked between messages. `report` gets the status
     /// every `report_interval_ms`.
+    /// NATS errors do not end it: `report_error` gets the first of a run
+    /// and it retries every poll.
     pub fn follow(
         &mut self,
         mut stop: impl FnMut() -> bool,
         mut report: impl FnMut(&FollowerStatus),
+        mut report_error: impl FnMut(&str),
     ) -> Result<Takeover, ReplError> {
-        let cfg = self.link.cfg.clone();
-        let lease_len = Duration::from_millis(cfg.lease_ms);
+        let lease_len = Duration::from_millis(self.link.cfg.lease_ms);
         let poll = (lease_len / 6).max(Duration::from_millis(20));
         let mut seen: Option<(Option<u64>, Instant)> = None;
         let mut last_poll = Instant::now() - poll;
         let mut last_report = Instant::now();
+        let mut nats_down: Option<Instant> = None;
         loop {
             if stop() {
                 return Ok(Takeover::Stopped);
             }
-            if let Some(b) = self.next(poll)? {
-                self.apply(&b)?;
-            }
-            if cfg.report_interval_ms > 0
-                && last_report.elapsed() >= Duration::from_millis(cfg.report_interval_ms)
-            {
-                last_report = Instant::now();
-                self.status.stream_last = self.link.last_stream_seq()?;
-                report(&self.status);
-            }
-            if last_poll.elapsed() < poll {
-                continue;
-            }
-            last_poll = Instant::now();
-            let (revision, holder) = self.lease_entry()?;
-            match &mut seen {
-                Some((r, since)) if *r == revision => {
-                    if since.elapsed() < lease_len || holder.as_deref() == Some(&cfg.node) {
-                        continue;
+            match self.step(
+                poll,
+                &mut seen,
+                &mut last_poll,
+                &mut last_report,
+                &mut report,
+            ) {
+                Ok(Some(t)) => return Ok(t),
+                Ok(None) => {}
+                // NATS unreachable or restarting: wait and go on; the
+                // lease clock starts again (a whole lease of successful
+                // reads is needed before taking over).
+                Err(ReplError::Nats(why)) => {
+                    if nats_down.is_none() {
+                        report_error(&why);
                     }
-                }
-                _ => {
-                    seen = Some((revision, Instant::now()));
+                    nats_down.get_or_insert(Instant::now());
+                    seen = None;
+                    std::thread::sleep(poll);
                     continue;
                 }
+                Err(e) => return Err(e),
             }
-            // Lapsed. Only a node that has the whole stream may lead.
-            self.catch_up()?;
-            let kv = self.link.kv.clone();
-            let node = cfg.node.clone();
-            let taken = self.link.rt.block_on(async move {
-                match revision {
-                    None => kv
-                        .create(LEASE_KEY, lease_value(&node))
-                        .await
-                        .map_err(|e| e.to_string()),
-                    Some(r) => kv
-                        .update(LEASE_KEY, lease_value(&node), r)
-                        .await
-                        .map_err(|e| e.to_string()),
+            nats_down = None;
+        }
+    }
+
+    /// One step of [`Follower::follow`]: the next message if one comes
+    /// within `poll`, the status report when due, and the lease check.
+    fn step(
+        &mut self,
+        poll: Duration,
+        seen: &mut Option<(Option<u64>, Instant)>,
+        last_poll: &mut Instant,
+        last_report: &mut Instant,
+        report: &mut impl FnMut(&FollowerStatus),
+    ) -> Result<Option<Takeover>, ReplError> {
+        let cfg = self.link.cfg.clone();
+        let lease_len = Duration::from_millis(cfg.lease_ms);
+        if let Some(b) = self.next(poll)? {
+            self.apply(&b)?;
+        }
+        if cfg.report_interval_ms > 0
+            && last_report.elapsed() >= Duration::from_millis(cfg.report_interval_ms)
+        {
+            *last_report = Instant::now();
+            self.status.stream_last = self.link.last_stream_seq()?;
+            report(&self.status);
+        }
+        if last_poll.elapsed() < poll {
+            return Ok(None);
+        }
+        *last_poll = Instant::now();
+        let (revision, holder) = self.lease_entry()?;
+        match seen {
+            Some((r, since)) if *r == revision => {
+                if since.elapsed() < lease_len || holder.as_deref() == Some(&cfg.node) {
+                    return Ok(None);
                 }
-            });
-            match taken {
-                Ok(revision) => {
-                    // Anything the old leader got in before the lease moved.
-                    self.catch_up()?;
-                    return Ok(Takeover::Promoted {
-                        last_stream_seq: self.status.stream_seq,
-                        revision,
-                    });
-                }
-                // Another follower was first: follow it.
-                Err(_) => seen = None,
+            }
+            _ => {
+                *seen = Some((revision, Instant::now()));
+                return Ok(None);
+            }
+        }
+        // Lapsed. Only a node that has the whole stream may lead.
+        self.catch_up()?;
+        let kv = self.link.kv.clone();
+        let node = cfg.node.clone();
+        let taken = self.link.rt.block_on(async move {
+            match revision {
+                None => kv
+                    .create(LEASE_KEY, lease_value(&node))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Some(r) => kv
+                    .update(LEASE_KEY, lease_value(&node), r)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
+        });
+        match taken {
+            Ok(revision) => {
+                // Anything the old leader got in before the lease moved.
+                self.catch_up()?;
+                Ok(Some(Takeover::Promoted {
+                    last_stream_seq: self.status.stream_seq,
+                    revision,
+                }))
+            }
+            // Another follower was first: follow it.
+            Err(_) => {
+                *seen = None;
+                Ok(None)
             }
         }
     }

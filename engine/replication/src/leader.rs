@@ -27,8 +27,8 @@ pub const LEASE_KEY: &str = "leader";
 
 /// Leadership held in the key-value bucket: an entry naming this node,
 /// renewed by compare-and-set on its revision every third of the lease.
-/// Losing it (another node's write in between, or no renewal for a whole
-/// lease) is final: [`Lease::lost`] then says why.
+/// Losing it (another node wrote the entry in between) is final:
+/// [`Lease::lost`] then says why.
 #[derive(Clone)]
 pub struct Lease {
     lost: Arc<AtomicBool>,
@@ -46,32 +46,25 @@ impl Lease {
             stop: Arc::new(AtomicBool::new(false)),
         };
         let (kv, node) = (link.kv.clone(), link.cfg.node.clone());
-        let lease_len = Duration::from_millis(link.cfg.lease_ms);
-        let every = lease_len / 3;
+        let every = Duration::from_millis(link.cfg.lease_ms) / 3;
         let task = lease.clone();
         link.rt.spawn(async move {
             let mut revision = revision;
-            let mut renewed = Instant::now();
             while !task.stop.load(Ordering::Relaxed) {
                 tokio::time::sleep(every).await;
                 match kv.update(LEASE_KEY, lease_value(&node), revision).await {
-                    Ok(r) => {
-                        revision = r;
-                        renewed = Instant::now();
-                    }
+                    Ok(r) => revision = r,
                     Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
                         task.lose(format!(
                             "the lease entry changed after revision {revision}: another node took it"
                         ));
                         return;
                     }
-                    Err(e) if renewed.elapsed() >= lease_len => {
-                        task.lose(format!(
-                            "the lease was not renewed for {} ms (last error: {e})",
-                            lease_len.as_millis()
-                        ));
-                        return;
-                    }
+                    // NATS unreachable: nobody else can take the lease
+                    // either (a follower needs a whole lease of successful
+                    // reads showing no renewal); keep trying. Safety never
+                    // rests on the lease: the stream's expected-sequence
+                    // check refuses a second writer.
                     Err(_) => {}
                 }
             }
@@ -164,12 +157,24 @@ impl JetStreamReplicator {
         }
     }
 
+    fn waits(&self) -> bool {
+        self.link.cfg.on_timeout == OnTimeout::Wait
+    }
+
     /// Resends every batch waiting (same ids and expectations: a copy the
-    /// stream already has is deduplicated).
+    /// stream already has is deduplicated), until each is sent again; only
+    /// a refusal by the stream (fenced) ends it.
     fn resend_all(&mut self) -> Result<(), ReplicationError> {
-        for i in 0..self.in_flight.len() {
-            let ack = self.send(&self.in_flight[i])?;
-            self.in_flight[i].ack = Some(ack);
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            match self.send(&self.in_flight[i]) {
+                Ok(ack) => {
+                    self.in_flight[i].ack = Some(ack);
+                    i += 1;
+                }
+                Err(e @ ReplicationError::Fenced { .. }) => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
         }
         Ok(())
     }
@@ -191,7 +196,13 @@ impl Replicator for JetStreamReplicator {
             expected: self.expected,
             ack: None,
         };
-        f.ack = Some(self.send(&f)?);
+        f.ack = match self.send(&f) {
+            Ok(ack) => Some(ack),
+            Err(e @ ReplicationError::Fenced { .. }) => return Err(e),
+            // Under `on_timeout = "wait"`, sent again while waiting for it.
+            Err(_) if self.waits() => None,
+            Err(e) => return Err(e),
+        };
         self.expected += 1;
         self.in_flight.push_back(f);
         Ok(())
@@ -204,7 +215,10 @@ impl Replicator for JetStreamReplicator {
                     "no batch waits for an acknowledgement".into(),
                 ));
             };
-            let ack = front.ack.take().expect("a sent batch has its ack future");
+            let Some(ack) = front.ack.take() else {
+                self.resend_all()?;
+                continue;
+            };
             let result = self
                 .link
                 .rt
@@ -227,14 +241,15 @@ impl Replicator for JetStreamReplicator {
                         ),
                     })
                 }
-                Err(e)
-                    if e.kind() == PublishErrorKind::TimedOut
-                        && self.link.cfg.on_timeout == OnTimeout::Wait =>
-                {
-                    // Keep the outputs back and try again.
+                Err(e) => {
+                    let err = self.failed(front, &e.to_string(), e.kind());
+                    if matches!(err, ReplicationError::Fenced { .. }) || !self.waits() {
+                        return Err(err);
+                    }
+                    // Keep the outputs back and send again.
+                    std::thread::sleep(Duration::from_millis(100));
                     self.resend_all()?;
                 }
-                Err(e) => return Err(self.failed(front, &e.to_string(), e.kind())),
             }
         }
     }
@@ -247,7 +262,22 @@ impl Replicator for JetStreamReplicator {
 /// Takes the lease for this node if it is free, this node's own, or lapsed
 /// (its revision unchanged for a whole lease); returns the revision
 /// written. `force` takes it whatever it holds (`keel promote`).
+///
+/// NATS errors (a cluster still electing its leaders after a restart) are
+/// retried for up to 30 s.
 pub fn acquire(link: &Link, force: bool) -> Result<u64, ReplError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match acquire_once(link, force) {
+            Err(ReplError::Nats(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250))
+            }
+            other => return other,
+        }
+    }
+}
+
+fn acquire_once(link: &Link, force: bool) -> Result<u64, ReplError> {
     let kv = link.kv.clone();
     let node = link.cfg.node.clone();
     let lease_ms = link.cfg.lease_ms;

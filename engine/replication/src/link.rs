@@ -52,11 +52,19 @@ impl Link {
             .build()
             .map_err(|e| ReplError::Nats(format!("cannot start the NATS client runtime: {e}")))?;
         let servers = cfg.servers.join(",");
+        let mut addrs = Vec::new();
+        for url in &cfg.servers {
+            addrs.push(url.parse::<async_nats::ServerAddr>().map_err(|e| {
+                ReplError::Config(format!(
+                    "replication.servers: {url:?} is not a NATS URL: {e}"
+                ))
+            })?);
+        }
         let (js, stream, kv) = rt.block_on(async {
             let client = async_nats::ConnectOptions::new()
                 .connection_timeout(Duration::from_millis(cfg.ack_timeout_ms.max(1000)))
                 .name(format!("keel {}", cfg.node))
-                .connect(servers.as_str())
+                .connect(addrs)
                 .await
                 .map_err(|e| ReplError::Nats(format!("cannot connect to NATS at {servers}: {e}; is nats-server running with JetStream (-js)?")))?;
             let mut js = jetstream::new(client);
