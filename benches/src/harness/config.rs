@@ -121,9 +121,9 @@ impl BenchConfig {
             return Err("run.saturation_ratio: 0 to 1".into());
         }
         for d in &r.durability {
-            if d != "none" && d != "batch" {
+            if !["none", "batch", "r1", "r3"].contains(&d.as_str()) {
                 return Err(format!(
-                    "run.durability: {d:?} is not \"none\" or \"batch\""
+                    "run.durability: {d:?} is not \"none\", \"batch\", \"r1\" or \"r3\" (replicated on JetStream, local durability none)"
                 ));
             }
         }

@@ -4,6 +4,7 @@
 //! report writers ([`report`]).
 
 pub mod config;
+pub mod nats;
 pub mod null;
 pub mod report;
 pub mod run;

@@ -34,7 +34,7 @@ pub struct ReplicationConfig {
     pub ack_timeout_ms: u64,
     /// `fail` (default) or `wait`: see [`OnTimeout`].
     pub on_timeout: OnTimeout,
-    /// Batches published and not yet acknowledged at once. Default 64.
+    /// Batches published and not yet acknowledged at once. Default 8.
     pub max_in_flight: usize,
     /// Lease length, ms: a leader renews it every third of this; a follower
     /// that sees no renewal for this long may take over. Default 3,000.
@@ -56,7 +56,7 @@ impl Default for ReplicationConfig {
             replicas: 1,
             ack_timeout_ms: 5_000,
             on_timeout: OnTimeout::Fail,
-            max_in_flight: 64,
+            max_in_flight: 8,
             lease_ms: 3_000,
             lease_bucket: "KEEL_LEASE".into(),
             report_interval_ms: 5_000,

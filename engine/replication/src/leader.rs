@@ -127,12 +127,16 @@ impl JetStreamReplicator {
             .payload(f.payload.clone())
             .message_id(&f.id)
             .expected_last_sequence(f.expected);
-        let js = self.link.js.clone();
-        let subject = self.link.cfg.subject.clone();
-        self.link
-            .rt
-            .block_on(async move { js.send_publish(subject, publish).await })
-            .map_err(|e| self.failed(f, &e.to_string(), e.kind()))
+        // Polled on this thread (inside the runtime's context for its
+        // timer): the send is a queue push to the connection task, ready at
+        // once unless that queue is full, so no thread switch per batch.
+        let _inside = self.link.rt.enter();
+        futures_executor::block_on(
+            self.link
+                .js
+                .send_publish(self.link.cfg.subject.clone(), publish),
+        )
+        .map_err(|e| self.failed(f, &e.to_string(), e.kind()))
     }
 
     fn failed(&self, f: &InFlight, detail: &str, kind: PublishErrorKind) -> ReplicationError {
@@ -219,10 +223,10 @@ impl Replicator for JetStreamReplicator {
                 self.resend_all()?;
                 continue;
             };
-            let result = self
-                .link
-                .rt
-                .block_on(std::future::IntoFuture::into_future(ack));
+            let result = {
+                let _inside = self.link.rt.enter();
+                futures_executor::block_on(std::future::IntoFuture::into_future(ack))
+            };
             let front = self.in_flight.front().expect("still there");
             match result {
                 Ok(ack) if ack.sequence == front.expected + 1 => {

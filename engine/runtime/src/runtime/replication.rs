@@ -155,7 +155,9 @@ pub(crate) fn spawn(
     shared: Arc<Shared>,
 ) -> std::io::Result<StageLink> {
     let depth = replicator.max_in_flight().max(1);
-    let (tx, rx) = crossbeam_channel::bounded(depth);
+    // A short queue: while it is full the loop waits and the ring fills,
+    // so the next batch is larger (fewer, bigger publishes under load).
+    let (tx, rx) = crossbeam_channel::bounded(2);
     let (recycle, recycled) = crossbeam_channel::bounded(depth * 2 + 2);
     let subscribers = Arc::new(AtomicUsize::new(0));
     let mut stage = Stage {
