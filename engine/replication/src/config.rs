@@ -111,3 +111,41 @@ impl ReplicationConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// configs/replicated.toml shows every key with its default (but the
+    /// node's name): what it says is what the code does.
+    #[test]
+    fn the_shipped_config_shows_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/replicated.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut table: toml::Table = toml::from_str(&text).unwrap();
+        let section = table.remove("replication").expect("[replication]");
+        let parsed = ReplicationConfig::from_table(section).unwrap();
+        assert_eq!(
+            parsed,
+            ReplicationConfig {
+                node: "node-a".into(),
+                ..ReplicationConfig::default()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        let bad = |text: &str| {
+            let value: toml::Value = toml::from_str(text).unwrap();
+            ReplicationConfig::from_table(value).unwrap_err()
+        };
+        assert!(bad("replicas = 2").contains("replication.replicas = 2"));
+        assert!(bad("servers = []").contains("replication.servers"));
+        assert!(bad("node = \"a b\"").contains("replication.node"));
+        assert!(bad("subject = \"keel.>\"").contains("replication.subject"));
+        assert!(bad("lease_ms = 10").contains("lease_ms = 10"));
+        assert!(bad("on_timeout = \"retry\"").contains("on_timeout"));
+        assert!(bad("colour = 1").contains("colour"));
+    }
+}
