@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use keel_benches::harness::config::BenchConfig;
-use keel_benches::harness::{nats, null};
 use keel_benches::harness::report::{self, latencies, Row, Series, WorkloadInfo};
 use keel_benches::harness::run::{
     rejections_text, run_step, KeelConsumer, KeelProducer, Rejections, StepResult, StepSpec,
 };
+use keel_benches::harness::{nats, null};
 use keel_benches::workload::lobster::{self, LobsterConfig, LobsterStats, DROP_REASONS};
 use keel_benches::workload::synthetic::{self, SyntheticConfig};
 use keel_benches::workload::Workload;
@@ -540,7 +540,11 @@ fn run_keel(
     let workload = &nw.workload;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let replicas = nats::replicas_of(durability);
-    let local = if replicas.is_some() { "none" } else { durability };
+    let local = if replicas.is_some() {
+        "none"
+    } else {
+        durability
+    };
     let config = cfg.engine_config(&dir.path().join("journal"), local, workload.limits);
     // Replicated (r1, r3): fresh NATS servers for the step, the floor (one
     // publish round trip) measured on them first, then the engine with its

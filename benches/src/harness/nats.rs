@@ -22,14 +22,18 @@ pub fn replicas_of(durability: &str) -> Option<usize> {
 }
 
 fn binary() -> Result<PathBuf, String> {
-    ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            "nats-server is not installed (apt-get install -y nats-server): no replicated runs"
-                .to_string()
-        })
+    [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .ok_or_else(|| {
+        "nats-server is not installed (apt-get install -y nats-server): no replicated runs"
+            .to_string()
+    })
 }
 
 fn free_port() -> Result<u16, String> {
@@ -59,10 +63,21 @@ impl Nats {
         let mut children = Vec::new();
         for (i, (port, cport)) in ports.iter().enumerate() {
             let mut cmd = Command::new(&bin);
-            cmd.args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-n", &format!("b{i}")])
-                .args(["-sd", &dir.path().join(format!("s{i}")).display().to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-n",
+                &format!("b{i}"),
+            ])
+            .args([
+                "-sd",
+                &dir.path().join(format!("s{i}")).display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
             if replicas > 1 {
                 let routes: Vec<String> = ports
                     .iter()
@@ -78,7 +93,10 @@ impl Nats {
         }
         let nats = Nats {
             children,
-            urls: ports.iter().map(|(p, _)| format!("nats://127.0.0.1:{p}")).collect(),
+            urls: ports
+                .iter()
+                .map(|(p, _)| format!("nats://127.0.0.1:{p}"))
+                .collect(),
             replicas,
             _dir: dir,
         };

@@ -187,11 +187,13 @@ impl Follower {
     /// Applies everything the stream holds now; returns the batches applied.
     pub fn catch_up(&mut self) -> Result<u64, ReplError> {
         let mut applied = 0;
+        let mut stalled = 0;
         loop {
             self.status.stream_last = self.link.last_stream_seq()?;
             if self.status.stream_seq >= self.status.stream_last {
                 return Ok(applied);
             }
+            let before = applied;
             while self.status.stream_seq < self.status.stream_last {
                 match self.next(Duration::from_millis(self.link.cfg.ack_timeout_ms))? {
                     Some(b) => {
@@ -199,6 +201,18 @@ impl Follower {
                         applied += 1;
                     }
                     None => break,
+                }
+            }
+            if applied == before {
+                // Nothing came although the stream holds more: start the
+                // consumer again, a few times.
+                self.drop_feed();
+                stalled += 1;
+                if stalled >= 5 {
+                    return Err(ReplError::Nats(format!(
+                        "the stream holds sequence {} but nothing after {} arrived",
+                        self.status.stream_last, self.status.stream_seq
+                    )));
                 }
             }
         }
@@ -396,6 +410,18 @@ fn reconcile(config: &Config, link: &Link) -> Result<Option<String>, ReplError> 
     }
     if keep == last_seq {
         return Ok(None);
+    }
+    if keep == 0 {
+        // Not one batch in common: an empty or foreign stream (a new
+        // stream name, a purged stream, another venue's). Cutting would
+        // move this node's whole history aside; that is the operator's
+        // call, not recovery's.
+        return Err(ReplError::Local(format!(
+            "journal {} holds sequences 1..={last_seq} but stream {} (last message {stream_last}) holds none of them: it is empty or another history; check replication.stream and servers. To follow it anyway, move this journal aside (or `replay repair {} --truncate-at 1`, which keeps a backup)",
+            dir.display(),
+            link.cfg.stream,
+            dir.display()
+        )));
     }
     let mut n = 0;
     let backup = loop {
