@@ -1176,6 +1176,11 @@ fn market_subscribers(server: &Server) -> u64 {
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
 }
 
+/// How many sequences the feed thread's read models are behind the router.
+fn market_lag(server: &Server) -> u64 {
+    server.telemetry()["market"]["lag"].as_u64().unwrap_or(0)
+}
+
 /// Sessions closed as slow readers so far.
 fn slow_reader_closes(server: &Server) -> u64 {
     server.telemetry()["closed"]["slow_reader"]
@@ -1192,6 +1197,9 @@ struct FanRun {
     received: u64,
     queued: u64,
     slow_closed: u64,
+    /// The largest lag of the read models behind the router seen during
+    /// the step, sequences.
+    feed_lag_max: u64,
 }
 
 /// The runs of one planned rate.
@@ -1253,6 +1261,7 @@ impl FanRow {
                         "feed_received": r.received,
                         "feed_queued": r.queued,
                         "slow_reader_closes": r.slow_closed,
+                        "feed_lag_max_seqs": r.feed_lag_max,
                     })
                 })
                 .collect::<Vec<_>>()
@@ -1323,7 +1332,7 @@ fn print_fanout(rows: &[FanRow], args: &Args) {
             let feed = b.feed.as_ref();
             println!(
                 "fan-out @ {}/s run {}: without {:.0} answers/s (p99 {:.0} µs), with {:.0} answers/s (p99 {:.0} µs); \
-                 feed p50 {:.1} ms p99 {:.1} ms max {:.1} ms; {} of {} queued messages received",
+                 feed p50 {:.1} ms p99 {:.1} ms max {:.1} ms; {} of {} queued messages received; read models at most {} sequences behind the router",
                 row.rate,
                 i + 1,
                 a.step.answers_per_s,
@@ -1335,6 +1344,7 @@ fn print_fanout(rows: &[FanRow], args: &Args) {
                 feed.map_or(f64::NAN, |h| h.max() as f64 / 1e6),
                 b.received,
                 b.queued,
+                b.feed_lag_max,
             );
         }
         println!(
@@ -1785,20 +1795,36 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
                                 received: 0,
                                 queued: 0,
                                 slow_closed: 0,
+                                feed_lag_max: 0,
                             });
                             continue;
                         }
                         let stop = Arc::new(AtomicBool::new(false));
+                        // Updates queued to subscribers from their first
+                        // subscription to the end of their drain (snapshots
+                        // are not counted; no other session subscribes).
+                        let (queued_before, closed_before) =
+                            (market_sent(&server), slow_reader_closes(&server));
                         let subs =
                             subscribe_market(&gateway_url, args.subscribers, stop.clone(), drain)
                                 .await?;
-                        let (queued_before, closed_before) =
-                            (market_sent(&server), slow_reader_closes(&server));
-                        let (c, r) =
-                            run(gateway, Target::Gateway, rate, args.fanout_duration, &mut step)
-                                .await;
+                        // The feed thread's lag behind the router, in
+                        // sequences, sampled every 20 ms during the step.
+                        let mut feed_lag_max = 0u64;
+                        let (c, r) = {
+                            let step_run =
+                                run(gateway, Target::Gateway, rate, args.fanout_duration, &mut step);
+                            tokio::pin!(step_run);
+                            loop {
+                                tokio::select! {
+                                    done = &mut step_run => break done,
+                                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                                        feed_lag_max = feed_lag_max.max(market_lag(&server));
+                                    }
+                                }
+                            }
+                        };
                         gateway = c;
-                        let queued = market_sent(&server) - queued_before;
                         stop.store(true, Ordering::SeqCst);
                         let mut feed = histogram();
                         let mut received = 0u64;
@@ -1808,6 +1834,7 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
                                 received += seen.messages;
                             }
                         }
+                        let queued = market_sent(&server) - queued_before;
                         // The next step runs with no subscription left.
                         let deadline = Instant::now() + Duration::from_secs(10);
                         while market_subscribers(&server) > 0 && Instant::now() < deadline {
@@ -1826,6 +1853,7 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
                             received,
                             queued,
                             slow_closed: slow_reader_closes(&server) - closed_before,
+                            feed_lag_max,
                         });
                     }
                 }
