@@ -1,4 +1,5 @@
-//! `cargo run --release -p benches --bin gateway_load -- [--connections K] [--rates R,R] [--duration S]`
+//! `cargo run --release -p benches --bin gateway_load -- [--connections K] [--rates R,R] [--duration S]
+//! [--subscribers N [--fanout-rates R,R] [--fanout-runs 3] [--fanout-duration S]]`
 //!
 //! Load on `keel serve`'s WebSocket gateway, against its floor.
 //!
@@ -22,6 +23,17 @@
 //! limit GTC orders far from the mid, and cancels and amends of those (the
 //! client learns their order ids from the answers). Rejections are counted
 //! by reason from the answers, errors by code; both are printed.
+//!
+//! With `--subscribers N`, a stepped market-data fan-out run follows: for
+//! each `--fanout-rates` rate, `--fanout-runs` pairs of gateway steps
+//! without and with N `/v1/market` subscribers (book and trades of both
+//! symbols each; connected before their step, gone before the next), in
+//! turn without-first and with-first. It prints per rate the medians of
+//! answers/s without and with, the cost in answers/s, the subscribers'
+//! commit → receipt latency (p50/p99, from each message's `ts`, including
+//! the backlog they read after the step, up to `--drain` seconds) and the
+//! orders' p99 without and with, plus how many of the messages the feed
+//! queued were received.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,16 +92,28 @@ struct Args {
     /// Skip the echo floor.
     #[arg(long)]
     no_echo: bool,
-    /// Market-data fan-out: after the steps, run the gateway at
-    /// `--fanout-rate` twice, without and then with this many `/v1/market`
-    /// subscribers (book and trades of both symbols each), and report the
-    /// answers/s of both and the subscribers' commit → receipt latency
-    /// (0: skip).
+    /// Market-data fan-out: after the steps, run the gateway at each
+    /// `--fanout-rates` rate without and with this many `/v1/market`
+    /// subscribers (book and trades of both symbols each), `--fanout-runs`
+    /// times each, and report medians: answers/s of both, the cost, the
+    /// subscribers' commit → receipt latency and the orders' p99 (0: skip).
     #[arg(long, default_value_t = 0)]
     subscribers: usize,
-    /// Planned rate of the fan-out steps, commands/s.
-    #[arg(long, default_value_t = 20_000)]
-    fanout_rate: u64,
+    /// Planned rates of the fan-out steps, commands/s.
+    #[arg(
+        long,
+        alias = "fanout-rate",
+        value_delimiter = ',',
+        default_value = "5000,20000,50000,100000"
+    )]
+    fanout_rates: Vec<u64>,
+    /// Runs per rate, each with and without the subscribers (in turn
+    /// without first, then with first); the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    fanout_runs: usize,
+    /// Seconds each fan-out step is offered.
+    #[arg(long, default_value_t = 3.0)]
+    fanout_duration: f64,
     /// Leave Nagle's algorithm on for the echo server's sockets. By default
     /// the echo sets TCP_NODELAY, as the gateway's accept loop does, so both
     /// run under the same conditions.
@@ -1051,14 +1075,24 @@ async fn connect(url: &str, key: Option<&str>) -> Result<Ws, String> {
     Ok(ws)
 }
 
-/// `n` market-data sessions following book and trades of both symbols;
-/// each measures, until `stop`, the time from a record's commit (its `ts`,
-/// the engine's system clock, ns since the Unix epoch) to receipt.
+/// What one market-data subscriber received.
+struct SubSeen {
+    /// Commit → receipt, ns.
+    latency: Histogram<u64>,
+    messages: u64,
+}
+
+/// `n` market-data sessions following book and trades of both symbols
+/// (each subscription's snapshot received before this returns); each
+/// measures the time from a record's commit (its `ts`, the engine's system
+/// clock, ns since the Unix epoch) to receipt, until `stop` and then until
+/// its backlog is read (quiet for 300 ms) or `drain` has passed.
 async fn subscribe_market(
     gateway_url: &str,
     n: usize,
     stop: Arc<AtomicBool>,
-) -> Result<Vec<tokio::task::JoinHandle<(Histogram<u64>, u64)>>, String> {
+    drain: Duration,
+) -> Result<Vec<tokio::task::JoinHandle<SubSeen>>, String> {
     let url = gateway_url.replace("/v1/ws", "/v1/market");
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -1072,17 +1106,40 @@ async fn subscribe_market(
                     .map_err(|e| e.to_string())?;
             }
         }
+        let mut snapshots = 0;
+        while snapshots < 4 {
+            let m = next_json(&mut ws).await?;
+            match m["type"].as_str() {
+                Some("book" | "trades") => snapshots += 1,
+                Some("book_delta" | "trade") => {}
+                _ => return Err(format!("subscribe: {m}")),
+            }
+        }
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut h = histogram();
-            let mut count = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(Some(Ok(Message::Text(t)))) =
-                    tokio::time::timeout(Duration::from_millis(200), ws.next()).await
-                else {
-                    continue;
+            let mut seen = SubSeen {
+                latency: histogram(),
+                messages: 0,
+            };
+            let mut stopped: Option<Instant> = None;
+            let mut last = Instant::now();
+            loop {
+                if stopped.is_none() && stop.load(Ordering::Relaxed) {
+                    stopped = Some(Instant::now());
+                }
+                if let Some(at) = stopped {
+                    if last.elapsed() > Duration::from_millis(300) || at.elapsed() > drain {
+                        break;
+                    }
+                }
+                let text = match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+                    Err(_) => continue,
+                    Ok(Some(Ok(Message::Text(t)))) => t,
+                    Ok(Some(Ok(_))) => continue,
+                    Ok(None | Some(Err(_))) => break,
                 };
-                let text = t.as_str();
+                last = Instant::now();
+                let text = text.as_str();
                 if !(text.starts_with("{\"type\":\"book_delta\"")
                     || text.starts_with("{\"type\":\"trade\""))
                 {
@@ -1092,15 +1149,215 @@ async fn subscribe_market(
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_nanos() as u64);
-                    let _ = h.record(now.saturating_sub(ts).max(1));
-                    count += 1;
+                    let _ = seen.latency.record(now.saturating_sub(ts).max(1));
+                    seen.messages += 1;
                 }
             }
             let _ = ws.close(None).await;
-            (h, count)
+            seen
         }));
     }
     Ok(tasks)
+}
+
+/// Messages the feed has queued to subscribers, all channels together.
+fn market_sent(server: &Server) -> u64 {
+    let t = server.telemetry();
+    t["market"]["sent"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+/// Market-data subscriptions held now.
+fn market_subscribers(server: &Server) -> u64 {
+    let t = server.telemetry();
+    t["market"]["subscribers"]
+        .as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+/// How many sequences the feed thread's read models are behind the router.
+fn market_lag(server: &Server) -> u64 {
+    server.telemetry()["market"]["lag"].as_u64().unwrap_or(0)
+}
+
+/// Sessions closed as slow readers so far.
+fn slow_reader_closes(server: &Server) -> u64 {
+    server.telemetry()["closed"]["slow_reader"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// One fan-out step: the gateway's step, and with subscribers what they
+/// received.
+struct FanRun {
+    step: StepResult,
+    /// Commit → receipt over all subscribers (with subscribers only).
+    feed: Option<Histogram<u64>>,
+    received: u64,
+    queued: u64,
+    slow_closed: u64,
+    /// The largest lag of the read models behind the router seen during
+    /// the step, sequences.
+    feed_lag_max: u64,
+}
+
+/// The runs of one planned rate.
+struct FanRow {
+    rate: u64,
+    without: Vec<FanRun>,
+    with: Vec<FanRun>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl FanRow {
+    fn answers(runs: &[FanRun]) -> f64 {
+        median(runs.iter().map(|r| r.step.answers_per_s).collect())
+    }
+
+    fn order_p99_us(runs: &[FanRun]) -> f64 {
+        median(runs.iter().map(|r| r.step.us(0.99)).collect())
+    }
+
+    fn feed_ms(&self, q: f64) -> f64 {
+        median(
+            self.with
+                .iter()
+                .filter_map(|r| r.feed.as_ref())
+                .map(|h| h.value_at_quantile(q) as f64 / 1e6)
+                .collect(),
+        )
+    }
+
+    fn cost_pct(&self) -> f64 {
+        100.0 * (1.0 - Self::answers(&self.with) / Self::answers(&self.without).max(1.0))
+    }
+
+    fn json(&self) -> Value {
+        let runs = |v: &[FanRun]| {
+            v.iter()
+                .map(|r| {
+                    json!({
+                        "answers_per_s": r.step.answers_per_s,
+                        "order_latency_us": {"p50": r.step.us(0.5), "p99": r.step.us(0.99)},
+                        "saturated": r.step.saturated(),
+                        "feed_latency_ms": r.feed.as_ref().map(|h| json!({
+                            "p50": h.value_at_quantile(0.5) as f64 / 1e6,
+                            "p99": h.value_at_quantile(0.99) as f64 / 1e6,
+                            "max": h.max() as f64 / 1e6,
+                        })),
+                        "feed_received": r.received,
+                        "feed_queued": r.queued,
+                        "slow_reader_closes": r.slow_closed,
+                        "feed_lag_max_seqs": r.feed_lag_max,
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        json!({
+            "rate": self.rate,
+            "answers_per_s_without": Self::answers(&self.without),
+            "answers_per_s_with": Self::answers(&self.with),
+            "cost_pct": self.cost_pct(),
+            "feed_p50_ms": self.feed_ms(0.5),
+            "feed_p99_ms": self.feed_ms(0.99),
+            "order_p99_us_without": Self::order_p99_us(&self.without),
+            "order_p99_us_with": Self::order_p99_us(&self.with),
+            "without": runs(&self.without),
+            "with": runs(&self.with),
+        })
+    }
+}
+
+fn print_fanout(rows: &[FanRow], args: &Args) {
+    println!();
+    println!(
+        "fan-out: {} /v1/market subscribers (book + trades of both symbols: 4 channels each), {} connections sending; \
+         per rate {} runs of {} s without and with them (alternating which goes first); medians:",
+        args.subscribers, args.connections, args.fanout_runs, args.fanout_duration
+    );
+    println!();
+    println!("| planned/s | answers/s without | answers/s with | cost | feed p50 ms | feed p99 ms | order p99 µs without | order p99 µs with | feed msgs received/s | received of queued | note |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for row in rows {
+        let mut note = Vec::new();
+        if row.without.iter().any(|r| r.step.saturated()) {
+            note.push("saturated without".to_string());
+        }
+        if row.with.iter().any(|r| r.step.saturated()) {
+            note.push("saturated with".to_string());
+        }
+        let closed: u64 = row.with.iter().map(|r| r.slow_closed).sum();
+        if closed > 0 {
+            note.push(format!("{closed} subscribers closed as slow readers"));
+        }
+        let received: u64 = row.with.iter().map(|r| r.received).sum();
+        let queued: u64 = row.with.iter().map(|r| r.queued).sum();
+        let with_s: f64 = row
+            .with
+            .iter()
+            .map(|r| r.step.duration_s)
+            .sum::<f64>()
+            .max(1e-9);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1}% | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.1}% | {} |",
+            row.rate,
+            FanRow::answers(&row.without),
+            FanRow::answers(&row.with),
+            row.cost_pct(),
+            row.feed_ms(0.5),
+            row.feed_ms(0.99),
+            FanRow::order_p99_us(&row.without),
+            FanRow::order_p99_us(&row.with),
+            received as f64 / with_s,
+            100.0 * received as f64 / (queued as f64).max(1.0),
+            note.join("; ")
+        );
+    }
+    println!();
+    for row in rows {
+        for (i, (a, b)) in row.without.iter().zip(&row.with).enumerate() {
+            let feed = b.feed.as_ref();
+            println!(
+                "fan-out @ {}/s run {}: without {:.0} answers/s (p99 {:.0} µs), with {:.0} answers/s (p99 {:.0} µs); \
+                 feed p50 {:.1} ms p99 {:.1} ms max {:.1} ms; {} of {} queued messages received; read models at most {} sequences behind the router",
+                row.rate,
+                i + 1,
+                a.step.answers_per_s,
+                a.step.us(0.99),
+                b.step.answers_per_s,
+                b.step.us(0.99),
+                feed.map_or(f64::NAN, |h| h.value_at_quantile(0.5) as f64 / 1e6),
+                feed.map_or(f64::NAN, |h| h.value_at_quantile(0.99) as f64 / 1e6),
+                feed.map_or(f64::NAN, |h| h.max() as f64 / 1e6),
+                b.received,
+                b.queued,
+                b.feed_lag_max,
+            );
+        }
+        println!(
+            "fan-out @ {}/s: cost {:.1}% of the answers/s: the 5% goal is {}",
+            row.rate,
+            row.cost_pct(),
+            if row.cost_pct() < 5.0 {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
 }
 
 async fn next_json(ws: &mut Ws) -> Result<Value, String> {
@@ -1511,53 +1768,113 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
             results.push(r);
             results.extend(echo_result);
         }
+        let mut fanout = Vec::new();
         if args.subscribers > 0 {
-            let rate = args.fanout_rate;
-            let (c, without) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
-            gateway = c;
-            let stop = Arc::new(AtomicBool::new(false));
-            let subs = subscribe_market(&gateway_url, args.subscribers, stop.clone()).await?;
-            let (c, with) = run(gateway, Target::Gateway, rate, args.duration, &mut step).await;
-            gateway = c;
-            stop.store(true, Ordering::SeqCst);
-            let mut latency = histogram();
-            let mut messages = 0u64;
-            for h in subs {
-                if let Ok((hist, n)) = h.await {
-                    let _ = latency.add(&hist);
-                    messages += n;
+            let drain = Duration::from_secs_f64(args.drain);
+            for &rate in &args.fanout_rates {
+                let mut row = FanRow {
+                    rate,
+                    without: Vec::new(),
+                    with: Vec::new(),
+                };
+                for run_index in 0..args.fanout_runs {
+                    let order = if run_index % 2 == 0 {
+                        [false, true]
+                    } else {
+                        [true, false]
+                    };
+                    for with_subscribers in order {
+                        if !with_subscribers {
+                            let (c, r) =
+                                run(gateway, Target::Gateway, rate, args.fanout_duration, &mut step)
+                                    .await;
+                            gateway = c;
+                            row.without.push(FanRun {
+                                step: r,
+                                feed: None,
+                                received: 0,
+                                queued: 0,
+                                slow_closed: 0,
+                                feed_lag_max: 0,
+                            });
+                            continue;
+                        }
+                        let stop = Arc::new(AtomicBool::new(false));
+                        // Updates queued to subscribers from their first
+                        // subscription to the end of their drain (snapshots
+                        // are not counted; no other session subscribes).
+                        let (queued_before, closed_before) =
+                            (market_sent(&server), slow_reader_closes(&server));
+                        let subs =
+                            subscribe_market(&gateway_url, args.subscribers, stop.clone(), drain)
+                                .await?;
+                        // The feed thread's lag behind the router, in
+                        // sequences, sampled every 20 ms during the step.
+                        let mut feed_lag_max = 0u64;
+                        let (c, r) = {
+                            let step_run =
+                                run(gateway, Target::Gateway, rate, args.fanout_duration, &mut step);
+                            tokio::pin!(step_run);
+                            loop {
+                                tokio::select! {
+                                    done = &mut step_run => break done,
+                                    _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                                        feed_lag_max = feed_lag_max.max(market_lag(&server));
+                                    }
+                                }
+                            }
+                        };
+                        gateway = c;
+                        stop.store(true, Ordering::SeqCst);
+                        let mut feed = histogram();
+                        let mut received = 0u64;
+                        for h in subs {
+                            if let Ok(seen) = h.await {
+                                let _ = feed.add(&seen.latency);
+                                received += seen.messages;
+                            }
+                        }
+                        let queued = market_sent(&server) - queued_before;
+                        // The next step runs with no subscription left.
+                        let deadline = Instant::now() + Duration::from_secs(10);
+                        while market_subscribers(&server) > 0 && Instant::now() < deadline {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        eprintln!(
+                            "fan-out @ {rate}/s with {} subscribers: {:.0} answers/s, feed p99 {:.1} ms, {received} of {queued} messages received",
+                            args.subscribers,
+                            r.answers_per_s,
+                            feed.value_at_quantile(0.99) as f64 / 1e6,
+                        );
+                        row.with.push(FanRun {
+                            step: r,
+                            feed: Some(feed),
+                            received,
+                            queued,
+                            slow_closed: slow_reader_closes(&server) - closed_before,
+                            feed_lag_max,
+                        });
+                    }
                 }
+                fanout.push(row);
             }
-            let pct = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
-            println!(
-                "fan-out @ {rate}/s planned: {:.0} answers/s without subscribers, {:.0} with {} (cost {:.1}%); \
-                 gateway p99 {:.0} µs without, {:.0} µs with; subscribers received {messages} book/trade messages, \
-                 commit → receipt p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs",
-                without.answers_per_s,
-                with.answers_per_s,
-                args.subscribers,
-                100.0 * (1.0 - with.answers_per_s / without.answers_per_s.max(1.0)),
-                without.us(0.99),
-                with.us(0.99),
-                pct(0.5),
-                pct(0.99),
-                pct(0.999),
-                latency.max() as f64 / 1000.0,
-            );
-            results.push(without);
-            results.push(with);
         }
         for c in gateway.into_iter().chain(echo_conns) {
             if let Ok(mut ws) = c.sink.reunite(c.stream) {
                 let _ = ws.close(None).await;
             }
         }
-        Ok::<_, String>(results)
+        Ok::<_, String>((results, fanout))
     })?;
+    let (results, fanout) = results;
     let telemetry = server.telemetry();
     let exit = server.shutdown().map_err(|e| e.to_string())?;
     echo_rt.shutdown_timeout(Duration::from_millis(500));
     print_table(&results);
+    if !fanout.is_empty() {
+        print_fanout(&fanout, args);
+    }
     println!(
         "gateway telemetry: errors {}; closed {}; commands_submitted {}; answers {}",
         telemetry["errors"],
@@ -1591,10 +1908,25 @@ fn run(args: &Args, core: Option<usize>) -> Result<Vec<StepResult>, String> {
             "client_threads": args.client_threads,
             "engine_core": args.engine_core,
             "steps": results.iter().map(StepResult::json).collect::<Vec<_>>(),
+            "fanout_subscribers": args.subscribers,
+            "fanout": fanout.iter().map(FanRow::json).collect::<Vec<_>>(),
             "gateway_telemetry": telemetry,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc).expect("json"))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let fanout_failures: Vec<String> = fanout
+        .iter()
+        .flat_map(|row| row.without.iter().chain(&row.with))
+        .flat_map(|r| {
+            r.step
+                .failures
+                .iter()
+                .map(move |f| format!("fan-out @ {}/s: {f}", r.step.rate))
+        })
+        .collect();
+    if !fanout_failures.is_empty() {
+        return Err(fanout_failures.join("; "));
     }
     Ok(results)
 }
