@@ -46,7 +46,15 @@ struct Args {
     /// `--durability none`.
     #[arg(long, value_delimiter = ',')]
     durability: Option<Vec<String>>,
+    /// Replicated runs (`r1`, `r3`): batches published and not yet
+    /// acknowledged at once (`replication.max_in_flight`; default its
+    /// default).
+    #[arg(long)]
+    replication_in_flight: Option<usize>,
 }
+
+/// `--replication-in-flight`, for the replicated steps.
+static IN_FLIGHT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 struct NamedWorkload {
     name: &'static str,
@@ -71,6 +79,11 @@ impl NamedWorkload {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let in_flight = args
+        .replication_in_flight
+        .unwrap_or(keel_replication::ReplicationConfig::default().max_in_flight)
+        .max(1);
+    let _ = IN_FLIGHT.set(in_flight);
     let mut cfg = match BenchConfig::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -559,12 +572,14 @@ fn run_keel(
         Some(n) => {
             let rtt = n.publish_round_trips(2_000, 1024)?;
             floor_note = Some(format!(
-                "JetStream R{} publish round trip (1 KiB, sequential, same servers): p50 {:.1} µs, p99 {:.1} µs",
+                "JetStream R{} publish round trip (1 KiB, sequential, same servers): p50 {:.1} µs, p99 {:.1} µs; {} batches in flight",
                 n.replicas,
                 nats::quantile(&rtt, 0.5) as f64 / 1e3,
-                nats::quantile(&rtt, 0.99) as f64 / 1e3
+                nats::quantile(&rtt, 0.99) as f64 / 1e3,
+                IN_FLIGHT.get().copied().unwrap_or(8)
             ));
-            Engine::start_replicated(&config, Box::new(n.replicator()?))
+            let in_flight = IN_FLIGHT.get().copied().unwrap_or(8);
+            Engine::start_replicated(&config, Box::new(n.replicator(in_flight)?))
                 .map_err(|e| format!("engine start: {e}"))?
         }
     };

@@ -124,9 +124,12 @@ impl Nats {
         }
     }
 
-    /// The engine's replicator on a fresh stream.
-    pub fn replicator(&self) -> Result<JetStreamReplicator, String> {
-        let link = Link::connect(&self.config("BENCH", "keel.bench")).map_err(|e| e.to_string())?;
+    /// The engine's replicator on a fresh stream, `max_in_flight` batches
+    /// unacknowledged at most.
+    pub fn replicator(&self, max_in_flight: usize) -> Result<JetStreamReplicator, String> {
+        let mut cfg = self.config("BENCH", "keel.bench");
+        cfg.max_in_flight = max_in_flight;
+        let link = Link::connect(&cfg).map_err(|e| e.to_string())?;
         Ok(JetStreamReplicator::new(Arc::new(link), 0, None))
     }
 
