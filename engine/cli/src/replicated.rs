@@ -171,8 +171,26 @@ fn serve(
     if STOP.load(Ordering::SeqCst) {
         eprintln!("{me}: stop signal while starting");
     }
+    // A leader that lost its lease stops at once, even when idle (its next
+    // batch would be refused anyway): the watcher raises SIGTERM, which the
+    // server takes as an ordered stop.
+    let watch = lease.clone();
+    let watcher_me = me.to_owned();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(why) = watch.lost() {
+            eprintln!("{watcher_me}: leadership lost ({why}): stopping");
+            // SAFETY: kill(2) on this process's own pid; no memory involved.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            return;
+        }
+    });
     let result = server.run_until_signal();
     lease.release();
+    if let Some(why) = lease.lost() {
+        eprintln!("{me}: stopped: leadership lost ({why}); restart this node with `keel follow`");
+        return 3;
+    }
     match result {
         Ok(exit) => {
             eprintln!("{me}: stopped; gateway {}", exit.telemetry);

@@ -396,3 +396,81 @@ fn failover_fencing_a_deposed_leader_publishes_nothing_and_rejoins() {
     assert_eq!(a.wait(), Some(0));
     assert_eq!(b.wait(), Some(0));
 }
+
+/// `keel promote` takes the lease from a live leader by hand: the old
+/// leader's next command is refused (lease lost, or fenced by the stream),
+/// it stops without answering, and the promoted node serves with the whole
+/// history.
+#[test]
+fn failover_by_hand_keel_promote_takes_over_from_a_live_leader() {
+    let Some(bin) = nats_server() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let servers = nats(&bin, root.path(), 1);
+    let urls = vec![servers[0].url()];
+    let mut a = Node::new(root.path(), "a", &urls, "");
+    let mut b = Node::new(root.path(), "b", &urls, "");
+    let operator = add_key(&a.config, 0, true);
+    let keys: Vec<String> = (1..=1).map(|n| add_key(&a.config, n, false)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    a.spawn("serve");
+    let a_url = wait_url(&a, Duration::from_secs(30));
+    set_up_accounts(&rt, &a_url, &operator, &keys);
+    let mut old = rt.block_on(try_connect(&a_url, &keys[0])).unwrap();
+    let mut answers = BTreeMap::new();
+    let first: Vec<_> = (4..14).map(|r| (r, order(1, r))).collect();
+    rt.block_on(pipeline(
+        &mut old,
+        &first,
+        &mut answers,
+        Duration::from_secs(20),
+    ));
+    assert_eq!(answers.len(), 10);
+
+    b.spawn("promote");
+    let b_url = wait_url(&b, Duration::from_secs(30));
+    assert!(b.stderr().contains("holds the lease"), "{}", b.stderr());
+    // The old leader learns it lost the lease within a third of it; its
+    // next command is never answered, and it stops.
+    std::thread::sleep(Duration::from_millis(700));
+    let mut late = BTreeMap::new();
+    rt.block_on(pipeline(
+        &mut old,
+        &[(14, order(1, 14))],
+        &mut late,
+        Duration::from_secs(5),
+    ));
+    assert!(late.is_empty(), "the deposed leader answered {late:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.exited().is_none() {
+        assert!(Instant::now() < deadline, "a kept running:\n{}", a.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let why = a.stderr();
+    assert!(
+        why.contains("leadership lost") || why.contains("fenced"),
+        "{why}"
+    );
+    // The promoted node has every answered record and serves.
+    let journal = executed(&b.journal());
+    for (rid, ans) in &answers {
+        let seq = ans["seq"].as_u64().unwrap();
+        assert!(journal[&(1, *rid)].iter().any(|(s, _)| *s == seq));
+    }
+    assert!(!journal.contains_key(&(1, 14)));
+    let mut ws = rt.block_on(try_connect(&b_url, &keys[0])).unwrap();
+    let mut resent = BTreeMap::new();
+    rt.block_on(pipeline(
+        &mut ws,
+        &[(14, order(1, 14))],
+        &mut resent,
+        Duration::from_secs(20),
+    ));
+    assert_eq!(resent.len(), 1);
+    drop(ws);
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait(), Some(0), "{}", b.stderr());
+}
