@@ -511,6 +511,9 @@ fn spec(cfg: &BenchConfig, rate: u64, warmup: usize) -> StepSpec {
 /// count as saturated at this many times `run.p99_bound_us`.
 const REPLICATED_P99_FACTOR: u64 = 10;
 
+/// The loop's wait strategy in replicated steps.
+const REPLICATED_WAIT: &str = "spin_then_park";
+
 fn judge(cfg: &BenchConfig, r: &StepResult) -> (bool, Vec<String>) {
     judge_with(cfg, r, cfg.run.p99_bound_us)
 }
@@ -553,12 +556,19 @@ fn run_keel(
     let workload = &nw.workload;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let replicas = nats::replicas_of(durability);
-    let local = if replicas.is_some() {
-        "none"
-    } else {
-        durability
+    let local = if replicas.is_some() { "none" } else { durability };
+    // Replicated: the NATS servers need CPU on the same machine, so a loop
+    // with nothing to do parks instead of spinning (`spin_then_park`).
+    let mut step_cfg;
+    let engine_cfg = match replicas {
+        Some(_) => {
+            step_cfg = cfg.clone();
+            step_cfg.engine.wait_strategy = REPLICATED_WAIT.into();
+            &step_cfg
+        }
+        None => cfg,
     };
-    let config = cfg.engine_config(&dir.path().join("journal"), local, workload.limits);
+    let config = engine_cfg.engine_config(&dir.path().join("journal"), local, workload.limits);
     // Replicated (r1, r3): fresh NATS servers for the step, the floor (one
     // publish round trip) measured on them first, then the engine with its
     // batches published to JetStream before any output.
@@ -572,7 +582,7 @@ fn run_keel(
         Some(n) => {
             let rtt = n.publish_round_trips(2_000, 1024)?;
             floor_note = Some(format!(
-                "JetStream R{} publish round trip (1 KiB, sequential, same servers): p50 {:.1} µs, p99 {:.1} µs; {} batches in flight",
+                "JetStream R{} publish round trip (1 KiB, sequential, same servers): p50 {:.1} µs, p99 {:.1} µs; {} batches in flight; loop wait {REPLICATED_WAIT}",
                 n.replicas,
                 nats::quantile(&rtt, 0.5) as f64 / 1e3,
                 nats::quantile(&rtt, 0.99) as f64 / 1e3,
