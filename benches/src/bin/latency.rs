@@ -556,7 +556,11 @@ fn run_keel(
     let workload = &nw.workload;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let replicas = nats::replicas_of(durability);
-    let local = if replicas.is_some() { "none" } else { durability };
+    let local = if replicas.is_some() {
+        "none"
+    } else {
+        durability
+    };
     // Replicated: the NATS servers need CPU on the same machine, so a loop
     // with nothing to do parks instead of spinning (`spin_then_park`).
     let mut step_cfg;

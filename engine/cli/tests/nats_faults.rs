@@ -246,3 +246,96 @@ fn replication_fails_stop_when_the_cluster_is_gone_and_loses_nothing_acknowledge
     a.signal(libc::SIGTERM);
     assert_eq!(a.wait(), Some(0), "{}", a.stderr());
 }
+
+/// A message on the journal's subject that no Keel leader wrote (a stray
+/// publisher, a damaged copy): a follower refuses it with a message naming
+/// the stream sequence and appends nothing; the leader, whose expected
+/// sequence it took, is fenced on its next batch. Nothing of it is ever in
+/// a journal.
+#[test]
+fn replication_a_foreign_message_on_the_stream_stops_both_and_is_never_journaled() {
+    let Some(bin) = nats_server() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let servers = nats(&bin, root.path(), 1);
+    let urls = vec![servers[0].url()];
+    let mut a = Node::new(root.path(), "a", &urls, "");
+    let mut b = Node::new(root.path(), "b", &urls, "");
+    let operator = add_key(&a.config, 0, true);
+    let keys = vec![add_key(&a.config, 1, false)];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    a.spawn("serve");
+    let url = wait_url(&a);
+    b.spawn("follow");
+    b.wait_log("following stream", 1, Duration::from_secs(30));
+    set_up_accounts(&rt, &url, &operator, &keys);
+    let end = records(&a.journal()).len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while records(&b.journal()).len() < end {
+        assert!(Instant::now() < deadline, "b did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A stray publisher: a batch-shaped message with a flipped byte.
+    let cfg = keel_replication::ReplicationConfig {
+        servers: urls.clone(),
+        node: "stray".into(),
+        ..Default::default()
+    };
+    let link = keel_replication::Link::connect(&cfg).unwrap();
+    let last = link.last_stream_seq().unwrap();
+    let mut bytes = link.get(last).unwrap().bytes.to_vec();
+    bytes[20] ^= 0x01;
+    let js = link.js.clone();
+    link.rt
+        .block_on(async move {
+            js.publish("keel.journal", bytes.into())
+                .await
+                .unwrap()
+                .await
+        })
+        .unwrap();
+    // The follower stops on it, naming it, with its journal unchanged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = b.exited() {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b kept following:\n{}",
+            b.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(2), "{}", b.stderr());
+    assert!(
+        b.stderr().contains(&format!("stream message {}", last + 1)),
+        "{}",
+        b.stderr()
+    );
+    assert_eq!(records(&b.journal()), records(&a.journal())[..end]);
+    keel_engine::keel_journal::verify(&b.journal()).unwrap();
+    // The leader's next batch is refused: it stops, answering nothing.
+    let mut ws = rt.block_on(try_connect(&url, &keys[0])).unwrap();
+    let mut answers = BTreeMap::new();
+    rt.block_on(pipeline(
+        &mut ws,
+        &orders(1, 4..5),
+        &mut answers,
+        Duration::from_secs(5),
+    ));
+    assert!(answers.is_empty(), "{answers:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = a.exited() {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "a kept leading:\n{}", a.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(3), "{}", a.stderr());
+    assert!(a.stderr().contains("fenced"), "{}", a.stderr());
+}
