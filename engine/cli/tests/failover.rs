@@ -470,6 +470,23 @@ fn failover_by_hand_keel_promote_takes_over_from_a_live_leader() {
         Duration::from_secs(20),
     ));
     assert_eq!(resent.len(), 1);
+    // The operator sees replication in /metrics: everything committed is
+    // acknowledged once the answer is out.
+    let metrics = http_get(&b_url, "/metrics");
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in /metrics:\n{metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        gauge("keel_replicated_sequence"),
+        gauge("keel_last_sequence")
+    );
+    assert_eq!(gauge("keel_replication_lag_records"), 0);
     drop(ws);
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait(), Some(0), "{}", b.stderr());

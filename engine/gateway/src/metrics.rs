@@ -103,6 +103,20 @@ pub fn render(s: &Stats, hub: &Hub) -> String {
         "Sequence of the last committed record.",
         s.last_seq,
     );
+    if let Some(replicated) = s.replicated_seq {
+        t.one(
+            "keel_replicated_sequence",
+            "gauge",
+            "Sequence of the last record the replicated log acknowledged (its outputs are published).",
+            replicated,
+        );
+        t.one(
+            "keel_replication_lag_records",
+            "gauge",
+            "Records committed locally and not yet acknowledged by the replicated log.",
+            s.last_seq.saturating_sub(replicated),
+        );
+    }
     t.one(
         "keel_ring_depth",
         "gauge",

@@ -95,11 +95,15 @@ fn outputs_wait_for_the_acknowledgement_and_a_refusal_stops_the_engine() {
     tx.submit(Command::open_account(2, 1)).unwrap();
     wait_batches(&seen, n + 1);
     // Committed locally and handed to the replicator, not acknowledged:
-    // nothing is published.
+    // nothing is published, and the stats say so.
     assert!(matches!(
         outputs.recv_timeout(Duration::from_millis(200)),
         Err(SubscriptionError::Timeout)
     ));
+    let stats = engine.stats().unwrap();
+    let first_seq = first.iter().next().unwrap().seq;
+    assert_eq!(stats.replicated_seq, Some(first_seq), "{stats:?}");
+    assert_eq!(stats.last_seq, first_seq + 1);
     go_tx.send(true).unwrap();
     let second = outputs
         .recv_timeout(Duration::from_secs(10))

@@ -466,3 +466,23 @@ pub fn digest_at(node: &Node, seq: u64) -> String {
             .expect("rebuild");
     state.digest().to_string()
 }
+
+/// `GET path` on the server behind a `ws://host:port/...` URL; the body.
+pub fn http_get(ws_url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let host = ws_url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .expect("ws://host:port/...");
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}

@@ -143,6 +143,8 @@ impl BusinessLoop {
                         Some(stage) => stage.subscribers.load(Ordering::Relaxed),
                         None => self.publisher.subscriber_count(),
                     };
+                    stats.replicated_seq =
+                        self.stage.as_ref().map(|s| s.acked.load(Ordering::Acquire));
                     let _ = reply.send(stats);
                 }
                 Ok(Control::Query(query)) => query(&self.state),

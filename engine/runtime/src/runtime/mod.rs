@@ -223,8 +223,9 @@ impl Engine {
                     config.outputs.slow_subscriber,
                     config.outputs.capacity as usize,
                 );
+                let acked_from = recovered.report.last_sequence.unwrap_or(0);
                 Some(
-                    replication::spawn(replicator, fanout, shared.clone())
+                    replication::spawn(replicator, fanout, shared.clone(), acked_from)
                         .map_err(StartError::Spawn)?,
                 )
             }

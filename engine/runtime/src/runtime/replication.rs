@@ -19,7 +19,7 @@
 //! saw; a node that rejoins as a follower cuts them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -97,6 +97,8 @@ pub(crate) struct StageLink {
     pub tx: Option<Sender<StageMsg>>,
     pub recycled: Receiver<Vec<u8>>,
     pub subscribers: Arc<AtomicUsize>,
+    /// The last sequence acknowledged (and published).
+    pub acked: Arc<AtomicU64>,
     pub thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -137,6 +139,7 @@ struct Stage {
     recycle: Sender<Vec<u8>>,
     fanout: Publisher,
     subscribers: Arc<AtomicUsize>,
+    acked: Arc<AtomicU64>,
     /// Batches waiting for their acknowledgement, and subscriptions in
     /// order with them (a subscriber gets the batches committed after it).
     in_flight: VecDeque<Pending>,
@@ -149,10 +152,13 @@ enum Pending {
 }
 
 /// Starts the stage thread.
+/// `acked_from`: the last sequence of the recovered journal (already in
+/// the replicated log when the node starts leading).
 pub(crate) fn spawn(
     replicator: Box<dyn Replicator>,
     fanout: Publisher,
     shared: Arc<Shared>,
+    acked_from: u64,
 ) -> std::io::Result<StageLink> {
     let depth = replicator.max_in_flight().max(1);
     // A short queue: while it is full the loop waits and the ring fills,
@@ -160,12 +166,14 @@ pub(crate) fn spawn(
     let (tx, rx) = crossbeam_channel::bounded(2);
     let (recycle, recycled) = crossbeam_channel::bounded(depth * 2 + 2);
     let subscribers = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(AtomicU64::new(acked_from));
     let mut stage = Stage {
         replicator,
         rx,
         recycle,
         fanout,
         subscribers: subscribers.clone(),
+        acked: acked.clone(),
         in_flight: VecDeque::with_capacity(depth * 2),
         batches_in_flight: 0,
     };
@@ -185,6 +193,7 @@ pub(crate) fn spawn(
         tx: Some(tx),
         recycled,
         subscribers,
+        acked,
         thread: Some(thread),
     })
 }
@@ -244,6 +253,7 @@ impl Stage {
                             "acknowledgement for sequence {acked} while batch ending at {last_seq} was the oldest waiting (a replicator bug)"
                         )));
                     }
+                    self.acked.store(last_seq, Ordering::Release);
                     self.fanout.fan_out(&outputs, last_seq);
                     drop(outputs);
                     let _ = self.recycle.try_send(bytes);

@@ -37,6 +37,11 @@ pub struct Stats {
     pub ring_depth_max: usize,
     /// Subscribers connected now.
     pub subscribers: usize,
+    /// With replication (`Engine::start_replicated`): the last sequence
+    /// whose batch the replicated log acknowledged (its outputs are
+    /// published); `None` without replication. `last_seq` minus this is
+    /// what is committed locally and not yet replicated.
+    pub replicated_seq: Option<u64>,
     /// Enqueue → taken by the loop.
     pub queue_wait_ns: Histogram<u64>,
     /// Decide + apply + encode into the journal, per command.
@@ -58,6 +63,7 @@ impl Default for Stats {
             rejected: 0,
             rejections: [0; RejectReason::CODES.len()],
             batches: 0,
+            replicated_seq: None,
             bytes_journaled: 0,
             last_seq: 0,
             ring_depth: 0,
