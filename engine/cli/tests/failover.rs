@@ -430,6 +430,25 @@ fn failover_by_hand_keel_promote_takes_over_from_a_live_leader() {
     ));
     assert_eq!(answers.len(), 10);
 
+    // A second process configured with the leader's node name (another
+    // machine, a copied config) does not take the lease for its own: it
+    // waits a whole lease, sees it renewed, and refuses to lead.
+    let mut twin = Node::new(root.path(), "twin", &urls, "");
+    let text = std::fs::read_to_string(&twin.config).unwrap();
+    std::fs::write(
+        &twin.config,
+        text.replace("node = \"twin\"", "node = \"a\""),
+    )
+    .unwrap();
+    twin.spawn("serve");
+    assert_eq!(twin.wait(), Some(2), "{}", twin.stderr());
+    assert!(
+        twin.stderr().contains("holds the lease"),
+        "{}",
+        twin.stderr()
+    );
+    assert!(twin.url().is_none());
+
     b.spawn("promote");
     let b_url = wait_url(&b, Duration::from_secs(30));
     assert!(b.stderr().contains("holds the lease"), "{}", b.stderr());

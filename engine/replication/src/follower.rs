@@ -293,10 +293,10 @@ impl Follower {
             return Ok(None);
         }
         *last_poll = Instant::now();
-        let (revision, holder) = self.lease_entry()?;
+        let revision = self.lease_revision()?;
         match seen {
             Some((r, since)) if *r == revision => {
-                if since.elapsed() < lease_len || holder.as_deref() == Some(&cfg.node) {
+                if since.elapsed() < lease_len {
                     return Ok(None);
                 }
             }
@@ -338,20 +338,15 @@ impl Follower {
         }
     }
 
-    fn lease_entry(&self) -> Result<(Option<u64>, Option<String>), ReplError> {
+    /// The lease entry's revision (`None`: no entry yet).
+    fn lease_revision(&self) -> Result<Option<u64>, ReplError> {
         let kv = self.link.kv.clone();
         let entry = self
             .link
             .rt
             .block_on(async move { kv.entry(LEASE_KEY).await })
             .map_err(|e| ReplError::Nats(format!("reading the lease: {e}")))?;
-        Ok(match entry {
-            Some(e) => (
-                Some(e.revision),
-                Some(String::from_utf8_lossy(&e.value).into_owned()),
-            ),
-            None => (None, None),
-        })
+        Ok(entry.map(|e| e.revision))
     }
 
     /// Closes the journal (releasing its lock) so the node can start as

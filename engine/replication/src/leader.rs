@@ -17,9 +17,25 @@ use crate::config::OnTimeout;
 use crate::error::ReplError;
 use crate::link::{message_id, Link};
 
-/// The value a lease entry holds: the node's name.
+/// The value a lease entry holds: the node's name, then this process's
+/// token (pid and start time), so two processes configured with the same
+/// name never take each other's lease for their own: a restarted leader
+/// waits for its old lease to lapse like anyone else.
 pub fn lease_value(node: &str) -> Bytes {
-    Bytes::copy_from_slice(node.as_bytes())
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let token = TOKEN.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("pid {} started {started}", std::process::id())
+    });
+    Bytes::from(format!("{node} {token}"))
+}
+
+/// The node name in a lease value.
+pub fn lease_holder(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    text.split(' ').next().unwrap_or_default().to_owned()
 }
 
 /// The key of the lease entry.
@@ -300,10 +316,11 @@ fn acquire_once(link: &Link, force: bool) -> Result<u64, ReplError> {
                 .await
                 .map_err(|e| nats(&e));
         };
-        let holder = String::from_utf8_lossy(&entry.value).into_owned();
         let mut revision = entry.revision;
-        if holder != node && !entry.value.is_empty() {
-            // Someone else's: take it only if it lapsed.
+        if entry.value != lease_value(&node) {
+            // Someone else's (or an earlier process of this node's): take it
+            // only once it lapsed, a whole lease without renewal.
+            let holder = lease_holder(&entry.value);
             let since = Instant::now();
             while since.elapsed() < Duration::from_millis(lease_ms) {
                 tokio::time::sleep(Duration::from_millis(lease_ms / 10)).await;

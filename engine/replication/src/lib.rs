@@ -29,5 +29,5 @@ mod link;
 pub use config::{OnTimeout, ReplicationConfig};
 pub use error::ReplError;
 pub use follower::{Follower, FollowerStatus, Takeover};
-pub use leader::{acquire, lease_value, JetStreamReplicator, Lease, LEASE_KEY};
+pub use leader::{acquire, lease_holder, lease_value, JetStreamReplicator, Lease, LEASE_KEY};
 pub use link::{message_id, Link, StoredBatch};
