@@ -339,3 +339,42 @@ fn replication_a_foreign_message_on_the_stream_stops_both_and_is_never_journaled
     assert_eq!(code, Some(3), "{}", a.stderr());
     assert!(a.stderr().contains("fenced"), "{}", a.stderr());
 }
+
+/// A node pointed at a stream that holds none of its history (a new
+/// stream name, another venue's) refuses to start instead of cutting its
+/// journal to fit, and changes nothing.
+#[test]
+fn replication_a_stream_without_the_node_s_history_is_refused_not_cut_to() {
+    let Some(bin) = nats_server() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let servers = nats(&bin, root.path(), 1);
+    let urls = vec![servers[0].url()];
+    let mut a = Node::new(root.path(), "a", &urls, "");
+    let operator = add_key(&a.config, 0, true);
+    let keys = vec![add_key(&a.config, 1, false)];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    a.spawn("serve");
+    let url = wait_url(&a);
+    set_up_accounts(&rt, &url, &operator, &keys);
+    a.signal(libc::SIGTERM);
+    assert_eq!(a.wait(), Some(0), "{}", a.stderr());
+    let before = records(&a.journal());
+    assert!(!before.is_empty());
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(
+        &a.config,
+        text.replace(
+            "[replication]\n",
+            "[replication]\nstream = \"ELSEWHERE\"\nsubject = \"keel.elsewhere\"\n",
+        ),
+    )
+    .unwrap();
+    a.spawn("serve");
+    assert_eq!(a.wait(), Some(2), "{}", a.stderr());
+    assert!(a.stderr().contains("holds none of them"), "{}", a.stderr());
+    assert_eq!(records(&a.journal()), before, "nothing was cut");
+}
