@@ -105,6 +105,27 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// The commit marker at the end of `bytes`, checked on its own (its
+    /// word, its CRC, `0 < first_seq <= last_seq`) without reading the
+    /// records: enough to name or place a batch. [`Batch::parse`] checks
+    /// the rest.
+    pub fn marker_of(bytes: &[u8]) -> Result<CommitMarker, ReplicaError> {
+        let offset = bytes.len().saturating_sub(MARKER_LEN);
+        let bad = |why| ReplicaError::Malformed {
+            offset,
+            len: bytes.len(),
+            why,
+        };
+        if bytes.len() < MARKER_LEN + format::REC_HEADER_LEN {
+            return Err(bad("shorter than one record and a commit marker"));
+        }
+        match format::parse_frame(bytes, offset, format::get_u32(bytes, offset)) {
+            Frame::Commit(marker) => Ok(marker),
+            Frame::Invalid(why) => Err(bad(why)),
+            _ => Err(bad("does not end with a commit marker")),
+        }
+    }
+
     /// The record frames (everything before the commit marker): what the
     /// chain hashes.
     pub fn record_bytes(&self) -> &'a [u8] {

@@ -52,6 +52,7 @@ fn follower_journal_is_byte_identical_across_rolls() {
     let batches = lead(&mut leader, 60, 0);
     for bytes in &batches {
         let batch = Batch::parse(bytes).unwrap();
+        assert_eq!(Batch::marker_of(bytes).unwrap(), batch.marker);
         let info = follower.append_batch(&batch).unwrap();
         assert_eq!(info.chain, batch.marker.chain);
         assert_eq!(Some(batch.marker.last_seq), info.last_seq);
@@ -104,6 +105,7 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
     // Truncated, or with bytes after the marker.
     for cut in [0, 8, batches[0].len() - 1, batches[0].len() - 56] {
         assert!(Batch::parse(&batches[0][..cut]).is_err(), "cut at {cut}");
+        assert!(Batch::marker_of(&batches[0][..cut]).is_err(), "cut at {cut}");
     }
     let mut long = batches[0].clone();
     long.extend_from_slice(&[0; 8]);

@@ -205,9 +205,9 @@ impl Replicator for JetStreamReplicator {
         if let Some(why) = self.lease.as_ref().and_then(Lease::lost) {
             return Err(ReplicationError::LeaseLost(why));
         }
-        let parsed = keel_journal::Batch::parse(&batch.bytes)
-            .map_err(|e| ReplicationError::Other(format!("captured batch does not parse: {e}")))?;
-        let m = parsed.marker;
+        // The journal wrote these bytes just now: its marker names the batch.
+        let m = keel_journal::Batch::marker_of(&batch.bytes)
+            .map_err(|e| ReplicationError::Other(format!("captured batch has no marker: {e}")))?;
         let mut f = InFlight {
             first_seq: batch.first_seq,
             last_seq: batch.last_seq,
