@@ -105,7 +105,10 @@ fn damaged_misplaced_and_foreign_batches_are_refused() {
     // Truncated, or with bytes after the marker.
     for cut in [0, 8, batches[0].len() - 1, batches[0].len() - 56] {
         assert!(Batch::parse(&batches[0][..cut]).is_err(), "cut at {cut}");
-        assert!(Batch::marker_of(&batches[0][..cut]).is_err(), "cut at {cut}");
+        assert!(
+            Batch::marker_of(&batches[0][..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
     let mut long = batches[0].clone();
     long.extend_from_slice(&[0; 8]);
